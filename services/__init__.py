@@ -1,0 +1,1 @@
+"""Camera recorder and S3 uploader daemons."""
