@@ -2,6 +2,9 @@
 
 Notes that shaped these (checked on FFmpeg 5.1, documented for 4.4):
 - `movflags` reaches the MP4 muxer only through `-segment_format_options`.
+- Without `flush_packets=1` there as well, FFmpeg 5.1 keeps the fragments of a segment in
+  memory (a `kill -9` then leaves a 28-byte `ftyp` stub); with it, every finished fragment is
+  on disk and a crash loses at most the fragment being written (one GOP).
 - The RTSP socket timeout is `-timeout` on FFmpeg 5+, `-stimeout` on 4.x, where `-timeout`
   means a listen timeout instead.
 - G.711 is not allowed in MP4 and H.265 needs the `hvc1` tag to play in browsers/QuickTime.
@@ -147,7 +150,7 @@ def build_record_command(
         "-strftime", "1",
         "-reset_timestamps", "1",
         "-segment_format", "mp4",
-        "-segment_format_options", f"movflags={FRAGMENT_MOVFLAGS}",
+        "-segment_format_options", f"movflags={FRAGMENT_MOVFLAGS}:flush_packets=1",
         "-segment_list", str(segment_list),
         "-segment_list_type", "csv",
         str(run_dir / strftime_pattern(camera.id)),
