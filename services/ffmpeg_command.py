@@ -136,7 +136,7 @@ def build_record_command(
     segment_list = run_dir / SEGMENT_LIST_NAME
     argv = (
         ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "level+warning",
-        "-nostats", "-progress", "pipe:1", "-stats_period", "1",
+        "-nostats", "-progress", "pipe:1",  # a report every 0.5 s (also on 4.4)
         *_input_options(version, socket_timeout_s),
         # Cameras often leave the first packets without a pts.
         "-fflags", "+genpts",
