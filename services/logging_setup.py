@@ -26,6 +26,11 @@ def _patch(record: dict) -> None:
     record["extra"]["priority"] = _SYSLOG_PRIORITY.get(record["level"].name, 6)
 
 
+def _write_stdout(text: str) -> None:
+    sys.stdout.write(redact(text))
+    sys.stdout.flush()  # stdout is a pipe under systemd: no buffering, no lost lines
+
+
 def setup_logging(service: str, level: str, log_dir: Path | None) -> None:
     """Configure loguru for `service`; call once at start."""
     logger.remove()
@@ -36,8 +41,9 @@ def setup_logging(service: str, level: str, log_dir: Path | None) -> None:
         stdout_format = "<{extra[priority]}>{level}: {message}"
     else:
         stdout_format = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <7} | {message}"
-    logger.add(sys.stdout, level=level, format=stdout_format, colorize=False, backtrace=False,
-               diagnose=False)
+    # A callable sink sees the whole formatted record, traceback included, so it is masked too.
+    logger.add(_write_stdout, level=level, format=stdout_format,
+               colorize=False, backtrace=False, diagnose=False)
     if log_dir is not None:
         logger.add(
             log_dir / f"{service}.log",
