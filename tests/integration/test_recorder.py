@@ -3,6 +3,7 @@ import csv
 import os
 import shutil
 import signal
+import socket
 import subprocess
 from pathlib import Path
 
@@ -199,3 +200,32 @@ def test_bad_env_exits_78_with_one_line_per_key(tmp_path):
     lines = daemon.output().strip().splitlines()
     assert len(lines) == 2 and "Traceback" not in daemon.output()
     assert any("CAMERA_1_URL" in line for line in lines) and any("SEGMENT_DURATION" in line for line in lines)
+
+
+def test_systemd_notifications(recorder, camera_server, tmp_path, monkeypatch):
+    """READY once cameras are started, STATUS lines, and WATCHDOG keep-alives."""
+    sock_path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.settimeout(1)
+    server = camera_server({"cam": "h264:none"})
+    monkeypatch.setenv("NOTIFY_SOCKET", sock_path)
+    monkeypatch.setenv("WATCHDOG_USEC", "2000000")
+    daemon, _ = recorder({1: server.url("cam")})
+    seen = []
+
+    def received():
+        try:
+            seen.append(sock.recv(200).decode())
+        except socket.timeout:
+            pass
+        return {"READY=1", "WATCHDOG=1", "STATUS=1/1 cameras recording"} <= set(seen)
+    wait_for(received, 40, "READY, WATCHDOG and a recording STATUS")
+    assert daemon.stop() == 0
+    while True:
+        try:
+            seen.append(sock.recv(200).decode())
+        except socket.timeout:
+            break
+    assert "STOPPING=1" in seen
+    sock.close()
