@@ -1,0 +1,50 @@
+"""Operator commands: `python -m services <command> [--env-file F]`.
+
+Exit codes: 0 all well, 1 a problem was found (one line says which), 78 bad configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from services.cli_common import add_env_file_argument, load_config_or_exit
+from services.config import EnvReader
+from services.data_layout import DataLayout
+from services.recorder_config import RecorderConfig, read_recorder_config
+from services.status_report import Thresholds, build_report
+
+
+def _status_settings(env: EnvReader) -> tuple[RecorderConfig, Thresholds]:
+    config = read_recorder_config(env)
+    thresholds = Thresholds(
+        backlog_max_age=env.integer("STATUS_BACKLOG_MAX_MINUTES", 60, minimum=1) * 60.0,
+        min_free_bytes=env.integer("MIN_FREE_DISK_MB", 2048, minimum=0) * 1024 * 1024,
+    )
+    env.check()
+    return config, thresholds
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config, thresholds = load_config_or_exit(args.env_file, _status_settings)
+    report = build_report(DataLayout(config.common.data_dir), [c.id for c in config.cameras], thresholds)
+    if args.json:
+        print(json.dumps(report.data, indent=2, default=str))
+    else:
+        print("\n".join(report.lines))
+    return report.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    status = commands.add_parser("status", help="services, cameras, upload backlog and disk at a glance")
+    add_env_file_argument(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(run=cmd_status)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
