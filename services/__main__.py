@@ -9,7 +9,8 @@ import json
 import sys
 
 from services.cli_common import add_env_file_argument, load_config_or_exit
-from services.config import EnvReader
+from services.config import EX_CONFIG, ConfigError, EnvReader, load_env, resolve_env_file
+from services.doctor import run_recorder_checks, summary
 from services.data_layout import DataLayout
 from services.recorder_config import RecorderConfig, read_recorder_config
 from services.status_report import Thresholds, build_report
@@ -35,6 +36,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    env_path, _ = resolve_env_file(args.env_file)
+    try:
+        env = load_env(args.env_file)
+    except ConfigError as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return EX_CONFIG
+    min_free = env.integer("MIN_FREE_DISK_MB", 2048, minimum=0) * 1024 * 1024
+    text, code = summary(run_recorder_checks(env_path if env_path.is_file() else None, env, min_free))
+    print(text)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     add_env_file_argument(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(run=cmd_status)
+    doctor = commands.add_parser("doctor", help="check configuration, FFmpeg, cameras, disk and units")
+    add_env_file_argument(doctor)
+    doctor.set_defaults(run=cmd_doctor)
     args = parser.parse_args(argv)
     return args.run(args)
 
