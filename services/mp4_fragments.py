@@ -100,3 +100,102 @@ def trim_torn_tail(path: Path) -> Mp4Inspection:
             handle.truncate(result.playable_end)
         os.fsync(handle.fileno())
     return result
+
+
+def _children(data: bytes, start: int, end: int):
+    """(type, payload start, payload end) of the boxes inside data[start:end]."""
+    offset = start
+    while offset + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, offset)
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack_from(">Q", data, offset + 8)
+            header = 16
+        elif size == 0:
+            size = end - offset
+        if size < header or offset + size > end:
+            return
+        yield kind, offset + header, offset + size
+        offset += size
+
+
+def _find(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    return next(((s, e) for k, s, e in _children(data, start, end) if k == kind), None)
+
+
+def _video_track(moov: bytes) -> tuple[int, int, int] | None:
+    """(track id, timescale, default sample duration) of the first video track."""
+    defaults = {}
+    mvex = _find(moov, 0, len(moov), b"mvex")
+    if mvex:
+        for kind, s, e in _children(moov, *mvex):
+            if kind == b"trex":
+                track_id, _, duration = struct.unpack_from(">III", moov, s + 4)
+                defaults[track_id] = duration
+    for kind, s, e in _children(moov, 0, len(moov)):
+        if kind != b"trak":
+            continue
+        tkhd, mdia = _find(moov, s, e, b"tkhd"), _find(moov, s, e, b"mdia")
+        if not tkhd or not mdia:
+            continue
+        hdlr, mdhd = _find(moov, *mdia, b"hdlr"), _find(moov, *mdia, b"mdhd")
+        if not hdlr or not mdhd or moov[hdlr[0] + 8:hdlr[0] + 12] != b"vide":
+            continue
+        version = moov[tkhd[0]]
+        track_id = struct.unpack_from(">I", moov, tkhd[0] + (20 if version == 1 else 12))[0]
+        version = moov[mdhd[0]]
+        timescale = struct.unpack_from(">I", moov, mdhd[0] + (20 if version == 1 else 12))[0]
+        return track_id, timescale, defaults.get(track_id, 0)
+    return None
+
+
+def _traf_duration(data: bytes, start: int, end: int, track_id: int, default: int) -> int:
+    tfhd = _find(data, start, end, b"tfhd")
+    if not tfhd:
+        return 0
+    flags = int.from_bytes(data[tfhd[0] + 1:tfhd[0] + 4], "big")
+    if struct.unpack_from(">I", data, tfhd[0] + 4)[0] != track_id:
+        return 0
+    offset = tfhd[0] + 8 + (8 if flags & 0x1 else 0) + (4 if flags & 0x2 else 0)
+    if flags & 0x8:
+        default = struct.unpack_from(">I", data, offset)[0]
+    total = 0
+    for kind, s, e in _children(data, start, end):
+        if kind != b"trun":
+            continue
+        flags = int.from_bytes(data[s + 1:s + 4], "big")
+        count = struct.unpack_from(">I", data, s + 4)[0]
+        offset = s + 8 + (4 if flags & 0x1 else 0) + (4 if flags & 0x4 else 0)
+        if not flags & 0x100:
+            total += count * default
+            continue
+        stride = 4 * bin(flags & 0xF00).count("1")
+        total += sum(struct.unpack_from(">I", data, offset + i * stride)[0] for i in range(count))
+    return total
+
+
+def video_duration(path: Path) -> float | None:
+    """Seconds of video in a fragmented MP4 (the sum of its fragments' sample durations)."""
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        track = None
+        total = 0
+        offset = 0
+        while offset < size:
+            header = _box_header(handle, offset, size)
+            if header is None or header[0] < header[2] or offset + header[0] > size:
+                break
+            box_size, kind, header_len = header
+            if kind in (b"moov", b"moof"):
+                handle.seek(offset + header_len)
+                payload = handle.read(box_size - header_len)
+                if kind == b"moov":
+                    track = _video_track(payload)
+                elif track is not None:
+                    for child, s, e in _children(payload, 0, len(payload)):
+                        if child == b"traf":
+                            total += _traf_duration(payload, s, e, track[0], track[2])
+            offset += box_size
+    if track is None or track[1] == 0:
+        return None
+    return total / track[1]
