@@ -9,7 +9,7 @@ from pathlib import Path
 def probe(path: Path) -> dict:
     out = subprocess.run(
         ["ffprobe", "-v", "error", "-show_entries",
-         "format=duration:stream=codec_type,codec_name,codec_tag_string", "-of", "json", str(path)],
+         "format=duration:stream=codec_type,codec_name,codec_tag_string,duration", "-of", "json", str(path)],
         capture_output=True, text=True, timeout=30)
     return json.loads(out.stdout or "{}")
 
@@ -28,3 +28,7 @@ def decode_errors(path: Path) -> str:
     out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "null", "-"],
                          capture_output=True, text=True, timeout=60)
     return out.stderr.strip() if out.returncode == 0 else f"exit {out.returncode}: {out.stderr.strip()}"
+
+
+def video_stream_duration(path: Path) -> float:
+    return float(next(s["duration"] for s in probe(path)["streams"] if s["codec_type"] == "video"))
