@@ -26,6 +26,11 @@ def _status_settings(env: EnvReader) -> tuple[RecorderConfig, Thresholds]:
     return config, thresholds
 
 
+def _day(text: str):
+    from services.coverage_cli import parse_day
+    return parse_day(text)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     config, thresholds = load_config_or_exit(args.env_file, _status_settings)
     report = build_report(DataLayout(config.common.data_dir), [c.id for c in config.cameras], thresholds)
@@ -49,6 +54,23 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    from services import coverage_cli
+    config, segment_duration = load_config_or_exit(args.env_file, coverage_cli.read_settings)
+    return coverage_cli.run(args, config, segment_duration)
+
+
+def cmd_clip(args: argparse.Namespace) -> int:
+    from services import clip_cli
+    settings = load_config_or_exit(args.env_file, clip_cli.Settings)
+    return clip_cli.run(args, settings)
+
+
+def _time(text: str):
+    from services.clip_cli import parse_time
+    return parse_time(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +81,22 @@ def main(argv: list[str] | None = None) -> int:
     doctor = commands.add_parser("doctor", help="check configuration, FFmpeg, cameras, disk and units")
     add_env_file_argument(doctor)
     doctor.set_defaults(run=cmd_doctor)
+    coverage = commands.add_parser("coverage", help="percentage of each day recorded in the bucket, and the gaps")
+    add_env_file_argument(coverage)
+    coverage.add_argument("--camera", type=int, action="append", metavar="N", help="camera id (repeatable)")
+    coverage.add_argument("--date", type=_day, required=True, metavar="YYYY-MM-DD", help="first day (UTC)")
+    coverage.add_argument("--to", type=_day, metavar="YYYY-MM-DD", help="last day (UTC), default --date")
+    coverage.add_argument("--json", action="store_true", help="machine-readable output")
+    coverage.set_defaults(run=cmd_coverage)
+    clip = commands.add_parser("clip", help="cut a time range of one camera into one MP4 (no re-encoding)")
+    add_env_file_argument(clip)
+    clip.add_argument("--camera", type=int, required=True, metavar="N")
+    clip.add_argument("--start", type=_time, required=True, metavar="TIME", help="e.g. 2026-01-24T14:30:00Z (UTC if no offset)")
+    clip.add_argument("--end", type=_time, required=True, metavar="TIME")
+    clip.add_argument("-o", "--output", default="clip.mp4", help="output file (default clip.mp4)")
+    clip.add_argument("--presign", action="store_true", help="print time-limited download URLs instead")
+    clip.add_argument("--expires", type=int, default=3600, help="URL lifetime in seconds (default 3600)")
+    clip.set_defaults(run=cmd_clip)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -23,15 +23,22 @@ class ClipPlan:
 
 
 def plan_clip(segments: dict[str, Span], start: datetime, end: datetime) -> ClipPlan:
-    """The segments overlapping [start, end), in order, with the cut points inside the first and last."""
+    """The segments overlapping [start, end), in order, with cut points so no second repeats.
+
+    Segments can overlap (a camera's buffered burst at the start of a run, a `_1` duplicate
+    after a clock step); each piece then starts where the previous one ended.
+    """
     wanted = Span(start, end)
     pieces = []
+    cursor = start
     for name, span in sorted(segments.items(), key=lambda item: item[1]):
-        if span.end <= start or span.start >= end:
+        begin, finish = max(span.start, cursor), min(span.end, end)
+        if finish <= begin:
             continue
-        inpoint = (start - span.start).total_seconds() if start > span.start else None
-        outpoint = (end - span.start).total_seconds() if end < span.end else None
-        pieces.append(Piece(name, span, inpoint, outpoint))
+        inpoint = (begin - span.start).total_seconds() if begin > span.start else None
+        outpoint = (finish - span.start).total_seconds() if finish < span.end else None
+        pieces.append(Piece(name, Span(begin, finish), inpoint, outpoint))
+        cursor = finish
     gaps = measure([p.span for p in pieces], wanted).gaps
     return ClipPlan(tuple(pieces), gaps)
 
@@ -55,4 +62,5 @@ def concat_list(pieces: tuple[Piece, ...], paths: dict[str, Path]) -> str:
 def clip_command(ffmpeg: str, list_file: Path, output: Path) -> tuple[str, ...]:
     """Join without re-encoding; cuts land on the keyframe at or before each in-point."""
     return (ffmpeg, "-hide_banner", "-v", "error", "-nostdin", "-f", "concat", "-safe", "0",
-            "-i", str(list_file), "-map", "0", "-c", "copy", "-movflags", "+faststart", "-y", str(output))
+            "-i", str(list_file), "-map", "0", "-c", "copy", "-movflags", "+faststart", "-f", "mp4",
+            "-y", str(output))

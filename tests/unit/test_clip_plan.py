@@ -38,3 +38,9 @@ def test_concat_list_and_command():
                                  "outpoint 480.000"]
     argv = clip_command("ffmpeg", Path("/l.txt"), Path("/o.mp4"))
     assert argv[argv.index("-c") + 1] == "copy" and argv[-1] == "/o.mp4"
+
+
+def test_overlapping_segments_do_not_repeat():
+    segments = {"a": Span(at(0), at(0, 4)), "b": Span(at(0, 2), at(0, 6))}
+    plan = plan_clip(segments, at(0, 1), at(0, 5))
+    assert [(p.name, p.inpoint, p.outpoint) for p in plan.pieces] == [("a", 1.0, None), ("b", 2.0, 3.0)]
