@@ -66,6 +66,12 @@ def cmd_clip(args: argparse.Namespace) -> int:
     return clip_cli.run(args, settings)
 
 
+def cmd_lifecycle(args: argparse.Namespace) -> int:
+    from services import lifecycle_cli
+    config, policy = load_config_or_exit(args.env_file, lifecycle_cli.read_settings)
+    return lifecycle_cli.run(args, config, policy)
+
+
 def _time(text: str):
     from services.clip_cli import parse_time
     return parse_time(text)
@@ -97,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     clip.add_argument("--presign", action="store_true", help="print time-limited download URLs instead")
     clip.add_argument("--expires", type=int, default=3600, help="URL lifetime in seconds (default 3600)")
     clip.set_defaults(run=cmd_clip)
+    lifecycle = commands.add_parser("lifecycle", help="apply the bucket lifecycle rule (colder class, expiry)")
+    add_env_file_argument(lifecycle)
+    lifecycle.add_argument("--dry-run", action="store_true", help="show the rule, change nothing")
+    lifecycle.set_defaults(run=cmd_lifecycle)
     args = parser.parse_args(argv)
     return args.run(args)
 
