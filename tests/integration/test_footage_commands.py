@@ -1,0 +1,140 @@
+"""coverage, clip and lifecycle against a real S3 server and real FFmpeg segments."""
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from services.bucket_catalog import DURATION_METADATA
+from services.mp4_fragments import video_duration
+from services.s3_keys import object_key
+from services.segment_names import SegmentName
+from tests.support.media import decode_errors, video_stream_duration
+from tests.support.processes import REPO, write_env
+from tests.support.s3_server import S3Server
+
+BUCKET = "footage"
+MIDNIGHT = datetime(2026, 1, 25, tzinfo=timezone.utc)
+# Two-second segments around midnight with one missing (00:00:04-00:00:06).
+OFFSETS = (-4, -2, 0, 2, 6)
+
+
+def make_segment(path: Path, seconds: float = 2.0) -> Path:
+    """A segment as the recorder writes it: H.264 + AAC, fragmented, keyframe every second."""
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10",
+                    "-f", "lavfi", "-i", "sine", "-t", str(seconds), "-c:v", "libx264", "-g", "10",
+                    "-c:a", "aac", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-y", str(path)],
+                   check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return make_segment(tmp_path_factory.mktemp("template") / "t.mp4")
+
+
+@pytest.fixture
+def bucket_with_gap(tmp_path, template):
+    server = S3Server(tmp_path / "s3").start()
+    server.create_bucket(BUCKET)
+    client = server.client()
+    for offset in OFFSETS:
+        name = SegmentName(MIDNIGHT + timedelta(seconds=offset), 1)
+        client.upload_file(str(template), BUCKET, object_key("site/", name),
+                           ExtraArgs={"Metadata": {DURATION_METADATA: f"{video_duration(template):.3f}"}})
+    env = write_env(tmp_path / ".env", {"DATA_DIR": tmp_path / "data", "S3_PREFIX": "site/",
+                                        "SEGMENT_DURATION": 2, **server.env(BUCKET)})
+    yield server, env
+    server.stop()
+
+
+def cli(*args, env_file):
+    out = subprocess.run([sys.executable, "-m", "services", *args, "--env-file", str(env_file)], cwd=REPO,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=120)
+    return out.returncode, out.stdout + out.stderr
+
+
+def test_coverage_across_midnight_and_a_gap(bucket_with_gap):
+    _, env = bucket_with_gap
+    code, out = cli("coverage", "--camera", "1", "--date", "2026-01-24", "--to", "2026-01-25", "--json",
+                    env_file=env)
+    assert code == 0, out
+    first, second = json.loads(out)
+    assert first["covered_seconds"] == pytest.approx(4.0, abs=0.01)  # 23:59:56 - 24:00:00
+    assert first["gaps"][0]["end"] == "2026-01-24T23:59:56+00:00"
+    assert second["covered_seconds"] == pytest.approx(6.0, abs=0.01)
+    assert second["gaps"][0] == {"start": "2026-01-25T00:00:04+00:00", "end": "2026-01-25T00:00:06+00:00",
+                                 "seconds": 2.0}
+    code, text = cli("coverage", "--camera", "1", "--date", "2026-01-25", env_file=env)
+    assert "gap 00:00:04 - 00:00:06 UTC" in text
+
+
+def test_clip_from_bucket_across_midnight_reports_gap(bucket_with_gap, tmp_path):
+    _, env = bucket_with_gap
+    output = tmp_path / "out.mp4"
+    code, out = cli("clip", "--camera", "1", "--start", "2026-01-24T23:59:57Z", "--end", "2026-01-25T00:00:08Z",
+                    "-o", str(output), env_file=env)
+    assert code == 0, out
+    assert "gap in range: 2026-01-25 00:00:04 - 00:00:06" in out
+    assert "0 local, 5 from the bucket" in out
+    assert decode_errors(output) == ""
+    # 3 s before midnight + 4 s after + 2 s after the gap; cuts land on 1-second keyframes.
+    assert 8.0 <= video_stream_duration(output) <= 10.1
+
+
+def test_clip_prefers_local_copies(bucket_with_gap, tmp_path, template):
+    _, env = bucket_with_gap
+    uploaded = tmp_path / "data" / "videos" / "uploaded"
+    uploaded.mkdir(parents=True)
+    (uploaded / SegmentName(MIDNIGHT, 1).filename).write_bytes(template.read_bytes())
+    code, out = cli("clip", "--camera", "1", "--start", "2026-01-25T00:00:00Z", "--end", "2026-01-25T00:00:04Z",
+                    "-o", str(tmp_path / "c.mp4"), env_file=env)
+    assert code == 0 and "1 local, 1 from the bucket" in out, out
+
+
+def test_clip_of_unrecorded_range_fails_cleanly(bucket_with_gap, tmp_path):
+    _, env = bucket_with_gap
+    code, out = cli("clip", "--camera", "1", "--start", "2026-01-20T00:00:00Z", "--end", "2026-01-20T00:01:00Z",
+                    "-o", str(tmp_path / "none.mp4"), env_file=env)
+    assert code == 1 and "nothing was recorded" in out and not (tmp_path / "none.mp4").exists()
+
+
+def test_clip_presign_prints_urls(bucket_with_gap, tmp_path):
+    server, env = bucket_with_gap
+    code, out = cli("clip", "--camera", "1", "--start", "2026-01-25T00:00:00Z", "--end", "2026-01-25T00:00:03Z",
+                    "--presign", env_file=env)
+    urls = [line for line in out.splitlines() if line.startswith("http")]
+    assert code == 0 and len(urls) == 2 and all(server.endpoint in u and "Signature" in u for u in urls)
+
+
+def test_lifecycle_rules_read_back_from_moto(tmp_path):
+    server = S3Server(tmp_path / "moto", kind="moto").start()
+    try:
+        server.create_bucket(BUCKET)
+        client = server.client()
+        other = {"ID": "logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled", "Expiration": {"Days": 7}}
+        client.put_bucket_lifecycle_configuration(Bucket=BUCKET, LifecycleConfiguration={"Rules": [other]})
+        env = write_env(tmp_path / ".env", {"DATA_DIR": tmp_path / "data", "S3_PREFIX": "site",
+                                            "LIFECYCLE_TRANSITION_DAYS": 30, "LIFECYCLE_EXPIRE_DAYS": 400,
+                                            **server.env(BUCKET)})
+        code, out = cli("lifecycle", "--dry-run", env_file=env)
+        assert code == 0 and "dry run" in out
+        assert client.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"] == [other]
+        code, out = cli("lifecycle", env_file=env)
+        assert code == 0, out
+        rules = {r["ID"]: r for r in client.get_bucket_lifecycle_configuration(Bucket=BUCKET)["Rules"]}
+        ours = rules["video-recorder:site/"]
+        assert ours["Transitions"][0]["Days"] == 30 and ours["Transitions"][0]["StorageClass"] == "GLACIER_IR"
+        assert ours["Expiration"]["Days"] == 400 and ours["Filter"]["Prefix"] == "site/"
+        assert "logs" in rules
+    finally:
+        server.stop()
+
+
+def test_lifecycle_on_server_without_support_is_one_line(bucket_with_gap):
+    _, env = bucket_with_gap
+    code, out = cli("lifecycle", env_file=env)
+    assert code == 1 and "Traceback" not in out and out.strip().splitlines()[-1].startswith("lifecycle:")
