@@ -32,11 +32,15 @@ class Report:
         return 1 if self.problems else 0
 
 
-def _age(iso: str | None, now: float) -> float | None:
-    if not iso:
+def _age(iso: object, now: float) -> float | None:
+    """Seconds since an ISO time (or a {"at": time} record); None when unknown."""
+    if isinstance(iso, dict):
+        iso = iso.get("at")
+    if not isinstance(iso, str) or not iso:
         return None
     try:
-        return now - datetime.fromisoformat(iso).timestamp()
+        # Python 3.10's fromisoformat does not read a trailing Z.
+        return now - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
 
@@ -129,8 +133,14 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
                         f"oldest {human_age(oldest_age)}")
     last_success = (uploader or {}).get("last_success")
     report.lines.append(f"last upload     {human_age(_age(last_success, now))}")
-    if (uploader or {}).get("last_error"):
-        report.lines.append(f"last error      {uploader['last_error']}")
+    last_error = (uploader or {}).get("last_error")
+    if last_error:
+        text = last_error.get("message", last_error) if isinstance(last_error, dict) else last_error
+        report.lines.append(f"last error      {text}")
+    blocked = (uploader or {}).get("config_error") if up_ok else None
+    if blocked:
+        text = blocked.get("message", blocked) if isinstance(blocked, dict) else blocked
+        report.problems.append(f"uploads blocked: {text}")
     if oldest_age is not None and oldest_age > thresholds.backlog_max_age:
         report.problems.append(f"upload backlog: oldest segment waiting {human_age(oldest_age)}")
 
