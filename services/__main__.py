@@ -72,6 +72,12 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
     return lifecycle_cli.run(args, config, policy)
 
 
+def cmd_sync(args: argparse.Namespace) -> int:
+    from services import sync_cli
+    config = load_config_or_exit(args.env_file, sync_cli.read_settings)
+    return sync_cli.run(args, args.env_file, config)
+
+
 def _time(text: str):
     from services.clip_cli import parse_time
     return parse_time(text)
@@ -107,6 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     add_env_file_argument(lifecycle)
     lifecycle.add_argument("--dry-run", action="store_true", help="show the rule, change nothing")
     lifecycle.set_defaults(run=cmd_lifecycle)
+    sync = commands.add_parser("sync", help="upload everything waiting now, or --verify local copies against the bucket")
+    add_env_file_argument(sync)
+    sync.add_argument("--dry-run", action="store_true", help="list what would be uploaded")
+    sync.add_argument("--verify", action="store_true", help="compare local segments with the bucket")
+    sync.add_argument("--fix", action="store_true", help="with --verify: queue missing or different files again")
+    sync.set_defaults(run=cmd_sync)
     args = parser.parse_args(argv)
     return args.run(args)
 
