@@ -78,6 +78,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return sync_cli.run(args, args.env_file, config)
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    from services import cost_cli
+    return cost_cli.run(args, *load_config_or_exit(args.env_file, cost_cli.read_settings))
+
+
 def _time(text: str):
     from services.clip_cli import parse_time
     return parse_time(text)
@@ -119,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     sync.add_argument("--verify", action="store_true", help="compare local segments with the bucket")
     sync.add_argument("--fix", action="store_true", help="with --verify: queue missing or different files again")
     sync.set_defaults(run=cmd_sync)
+    cost = commands.add_parser("cost", help="monthly S3 cost estimate from the measured bitrate and retention")
+    add_env_file_argument(cost)
+    cost.set_defaults(run=cmd_cost)
     args = parser.parse_args(argv)
     return args.run(args)
 
