@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Mapping
 from urllib.parse import unquote, urlsplit
 
+from services.alerts import AlertSettings, read_alert_settings
 from services.config import CommonConfig, EnvReader, read_common
 from services.redact import mask_url, register_secret
 
@@ -40,6 +40,7 @@ class RecorderConfig:
     stop_timeout: int
     ffmpeg: str
     ffprobe: str
+    alerts: AlertSettings
 
 
 def _read_cameras(env: EnvReader) -> tuple[CameraConfig, ...]:
@@ -95,6 +96,7 @@ def read_recorder_config(env: EnvReader) -> RecorderConfig:
     stop_timeout = env.integer("FFMPEG_STOP_TIMEOUT", 10, minimum=1, maximum=60)
     ffmpeg = env.executable("FFMPEG_PATH", "ffmpeg")
     ffprobe = env.executable("FFPROBE_PATH", "ffprobe")
+    alerts = read_alert_settings(env)
     env.check()
     return RecorderConfig(
         common=common,
@@ -105,8 +107,6 @@ def read_recorder_config(env: EnvReader) -> RecorderConfig:
         stop_timeout=stop_timeout,
         ffmpeg=ffmpeg,
         ffprobe=ffprobe,
+        alerts=alerts,
     )
 
-
-def camera_summary(cameras: tuple[CameraConfig, ...]) -> Mapping[int, str]:
-    return {camera.id: camera.safe_url for camera in cameras}

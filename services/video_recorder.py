@@ -18,6 +18,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from services.alerts import AlertTracker, WebhookSender
 from services.camera_supervisor import CameraSupervisor, SupervisorSettings
 from services.cli_common import add_env_file_argument, load_config_or_exit
 from services.daemon_lock import AlreadyRunning, DaemonLock
@@ -64,6 +65,8 @@ class Recorder:
         self._completed_lock = threading.Lock()
         self.started_at = utc_now_iso()
         self.stopping = False
+        self.alerts = AlertTracker()
+        self.webhook = WebhookSender(config.alerts.webhook_url, "video-recorder")
 
     def _handed_off(self, result: Handoff) -> None:
         if result.outcome != Outcome.COMPLETED or result.name is None or result.target is None:
@@ -91,6 +94,7 @@ class Recorder:
         self._loop()
         self.handoff.stop()
         self.write_status()
+        self.webhook.close()
         notify("STATUS=stopped")
         logger.info("video-recorder stopped")
         return 0
@@ -175,6 +179,17 @@ class Recorder:
             logger.error("cannot write status file: {}", exc.strerror)
         states = [c["state"] for c in status["cameras"].values()]
         notify(f"STATUS={states.count('recording')}/{len(states)} cameras recording")
+        if not self.stopping:
+            self._raise_alerts(status)
+
+    def _raise_alerts(self, status: dict) -> None:
+        now = time.monotonic()
+        for camera_id, entry in status["cameras"].items():
+            text = f"camera {camera_id} ({entry['name']}) is not recording: {entry['state']}, {entry['reason']}"
+            message = self.alerts.update(f"camera-{camera_id}", entry["state"] != "recording", text,
+                                         self.config.alerts.camera_down_after, now)
+            if message:
+                self.webhook.send(message)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,19 @@ def test_systemd_notifications(recorder, camera_server, tmp_path, monkeypatch):
             break
     assert "STOPPING=1" in seen
     sock.close()
+
+
+def test_camera_down_alert_once_and_recovery_once(recorder, camera_server):
+    from tests.support.webhook_receiver import WebhookReceiver
+    server = camera_server({"cam": "h264:none"})
+    with WebhookReceiver() as hook:
+        _, layout = recorder({1: server.url("cam")}, ALERT_WEBHOOK_URL=hook.url, ALERT_CAMERA_DOWN_MINUTES=0.1)
+        wait_for(lambda: camera_status(layout, 1).get("state") == "recording", 30, "recording")
+        server.stop()
+        wait_for(lambda: hook.messages, 40, "the down alert")
+        server.start()
+        wait_for(lambda: len(hook.messages) >= 2, 60, "the recovery message")
+        time.sleep(3)  # a flood would show up here
+        assert len(hook.messages) == 2, hook.messages
+        assert hook.messages[0].startswith("[video-recorder] ALERT: camera 1 (camera_1) is not recording")
+        assert hook.messages[1].startswith("[video-recorder] RESOLVED after")
