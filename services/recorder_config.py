@@ -41,6 +41,7 @@ class RecorderConfig:
     ffmpeg: str
     ffprobe: str
     alerts: AlertSettings
+    metrics_port: int = 0
 
 
 def _read_cameras(env: EnvReader) -> tuple[CameraConfig, ...]:
@@ -97,6 +98,7 @@ def read_recorder_config(env: EnvReader) -> RecorderConfig:
     ffmpeg = env.executable("FFMPEG_PATH", "ffmpeg")
     ffprobe = env.executable("FFPROBE_PATH", "ffprobe")
     alerts = read_alert_settings(env)
+    metrics_port = env.integer("RECORDER_METRICS_PORT", 0, minimum=0, maximum=65535)
     env.check()
     return RecorderConfig(
         common=common,
@@ -108,5 +110,6 @@ def read_recorder_config(env: EnvReader) -> RecorderConfig:
         ffmpeg=ffmpeg,
         ffprobe=ffprobe,
         alerts=alerts,
+        metrics_port=metrics_port,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import shutil
 import signal
 import sys
 import threading
@@ -24,6 +25,7 @@ from services.cli_common import add_env_file_argument, load_config_or_exit
 from services.daemon_lock import AlreadyRunning, DaemonLock
 from services.data_layout import DataLayout
 from services.logging_setup import setup_logging
+from services.metrics import MetricsServer, Sample
 from services.recorder_config import RecorderConfig, read_recorder_config
 from services.recorder_runs import FfmpegLauncher, RecordingRun, ffmpeg_version, leftover_runs
 from services.sd_notify import notify, watchdog_interval
@@ -90,8 +92,12 @@ class Recorder:
                     self.config.segment_duration, self.version.text)
         for supervisor in self.supervisors.values():
             supervisor.start()
+        metrics = MetricsServer("127.0.0.1", self.config.metrics_port, self.metrics).start() \
+            if self.config.metrics_port else None
         notify("READY=1")
         self._loop()
+        if metrics:
+            metrics.stop()
         self.handoff.stop()
         self.write_status()
         self.webhook.close()
@@ -170,6 +176,23 @@ class Recorder:
             "ffmpeg": self.version.text,
             "cameras": cameras,
         }
+
+    def metrics(self) -> list[Sample]:
+        samples = []
+        for camera_id, entry in self.status()["cameras"].items():
+            labels = {"camera": camera_id, "name": entry["name"]}
+            samples += [
+                Sample("video_recorder_camera_recording", entry["state"] == "recording",
+                       "1 while the camera is being recorded", labels=labels),
+                Sample("video_recorder_camera_restarts_total", entry["restarts"], "FFmpeg restarts", "counter", labels),
+                Sample("video_recorder_segments_total", entry.get("segments", 0),
+                       "segments handed to completed/", "counter", labels),
+                Sample("video_recorder_segment_bytes_total", entry.get("bytes", 0),
+                       "bytes of segments handed to completed/", "counter", labels),
+            ]
+        usage = shutil.disk_usage(self.layout.root)
+        samples.append(Sample("video_recorder_disk_free_bytes", usage.free, "free bytes on the DATA_DIR filesystem"))
+        return samples
 
     def write_status(self) -> None:
         status = self.status()

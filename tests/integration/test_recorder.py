@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from services.recorder_config import CameraConfig
 from services.segment_handoff import hand_off
 from services.segment_names import parse_name
 from tests.support.media import codecs, decode_errors, duration
+from tests.support.s3_server import free_port
 from tests.support.processes import Daemon, pids_with_argument, read_status, wait_for, write_env
 
 SEGMENT = 2
@@ -172,10 +174,15 @@ def test_camera_gone_and_back_is_recorded_again(recorder, camera_server):
 
 def test_one_camera_down_does_not_affect_another(recorder, camera_server):
     server = camera_server({"cam": "h264:none"})
-    _, layout = recorder({1: server.url("cam"), 2: "rtsp://127.0.0.1:9/nothing"})
+    port = free_port()
+    _, layout = recorder({1: server.url("cam"), 2: "rtsp://127.0.0.1:9/nothing"}, RECORDER_METRICS_PORT=port)
     wait_for(lambda: len(completed(layout, 1)) >= 3, 40, "camera 1 segments")
     assert camera_status(layout, 2)["state"] in ("backoff", "probing")
     assert camera_status(layout, 1)["restarts"] == 0
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert 'video_recorder_camera_recording{camera="1",name="camera_1"} 1' in metrics
+    assert 'video_recorder_camera_recording{camera="2",name="camera_2"} 0' in metrics
 
 
 def test_kill9_of_recorder_then_restart_recovers_leftovers(recorder, camera_server):
