@@ -1,0 +1,162 @@
+"""The uploader's edge to S3: client set-up, error classification, and the few calls it makes.
+
+Errors are sorted into two kinds because they need opposite handling: transient ones
+(network, 5xx, throttling) are retried per file with backoff; configuration ones (bucket
+missing, access denied, bad keys) stop all uploads until the next probe and are logged once
+per interval. Messages are redacted here so no caller can leak a key.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+
+from services.redact import redact
+from services.upload_verify import RemoteObject, remote_from_head
+from services.uploader_config import UploaderConfig
+
+# Threads each managed transfer uses for the parts of one file.
+PART_THREADS = 4
+CONFIG_ERROR_CODES = {
+    "NoSuchBucket": "bucket does not exist",
+    "AccessDenied": "access denied",
+    "AllAccessDisabled": "access to the bucket is disabled",
+    "InvalidAccessKeyId": "access key id is not known to the server",
+    "SignatureDoesNotMatch": "secret access key is wrong",
+    "InvalidBucketName": "invalid bucket name",
+    "AuthorizationHeaderMalformed": "wrong AWS_REGION for this bucket",
+    "PermanentRedirect": "bucket is in another region (check AWS_REGION / S3_ENDPOINT_URL)",
+    "InvalidToken": "session token is invalid",
+    "ExpiredToken": "session token has expired",
+    "AccountProblem": "account problem",
+    "KMS.NotFoundException": "KMS key not found",
+    "KMS.DisabledException": "KMS key is disabled",
+    "InvalidStorageClass": "S3_STORAGE_CLASS is not supported by this server",
+    "InvalidEncryptionAlgorithmError": "S3_SSE is not supported by this server",
+    "403": "access denied (HTTP 403: check the keys, and that the policy allows s3:ListBucket, s3:GetObject and s3:PutObject)",
+}
+_CODE_IN_TEXT = re.compile(r"An error occurred \((?P<code>[^)]+)\)")
+
+
+@dataclass
+class S3Problem(Exception):
+    """A failed S3 call, already classified and with a one-line, redacted message."""
+
+    kind: str      # "config" or "transient"
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _client_error_code(exc: BaseException) -> str | None:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ClientError):
+            return str(exc.response.get("Error", {}).get("Code") or
+                       exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        match = _CODE_IN_TEXT.search(str(exc))
+        if match:
+            return match["code"]
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def classify(exc: BaseException, what: str) -> S3Problem:
+    """Turn any exception from boto3 into an S3Problem; `what` says which call failed."""
+    if isinstance(exc, S3Problem):
+        return exc
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+        return S3Problem("config", "NoCredentials", f"{what}: no AWS credentials found "
+                         "(set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or configure an instance role)")
+    code = _client_error_code(exc)
+    if code in CONFIG_ERROR_CODES:
+        return S3Problem("config", code, f"{what}: {code}: {CONFIG_ERROR_CODES[code]}")
+    detail = redact(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
+    if len(detail) > 300:
+        detail = detail[:300] + "..."
+    return S3Problem("transient", code or exc.__class__.__name__, f"{what}: {detail}")
+
+
+def make_client(config: UploaderConfig) -> Any:
+    """A client whose connection pool fits every part thread of every parallel upload."""
+    options: dict[str, Any] = {
+        "max_pool_connections": config.concurrency * (PART_THREADS + 1) + 2,
+        "connect_timeout": 10,
+        "read_timeout": 60,
+        # Our own backoff handles longer outages; botocore only smooths over blips.
+        "retries": {"mode": "standard", "max_attempts": 3},
+    }
+    if config.endpoint_url:
+        options["s3"] = {"addressing_style": "path"}
+    if config.checksum == "off":
+        # boto3 >= 1.36 adds CRC32 trailers by default; some S3-compatible servers reject them.
+        options["request_checksum_calculation"] = "when_required"
+        options["response_checksum_validation"] = "when_required"
+    session = boto3.session.Session(
+        aws_access_key_id=config.access_key_id,
+        aws_secret_access_key=config.secret_access_key,
+        aws_session_token=config.session_token,
+        region_name=config.region,
+    )
+    return session.client("s3", endpoint_url=config.endpoint_url, config=Config(**options))
+
+
+def transfer_config(config: UploaderConfig) -> TransferConfig:
+    return TransferConfig(multipart_threshold=config.multipart_threshold,
+                          multipart_chunksize=config.part_size,
+                          max_concurrency=PART_THREADS, use_threads=True)
+
+
+class ObjectStore:
+    """The handful of bucket operations the uploader needs; every failure is an S3Problem."""
+
+    def __init__(self, client: Any, bucket: str, transfer: TransferConfig):
+        self.client, self.bucket, self.transfer = client, bucket, transfer
+
+    def head(self, key: str) -> RemoteObject | None:
+        """The object's facts, or None when there is no object under `key`."""
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if _client_error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise classify(exc, f"checking s3://{self.bucket}/{key}") from None
+        except (BotoCoreError, OSError) as exc:
+            raise classify(exc, f"checking s3://{self.bucket}/{key}") from None
+        return remote_from_head(response)
+
+    def upload(self, path: Path, key: str, extra_args: Mapping[str, Any],
+               progress: Callable[[int], None] | None = None) -> None:
+        """Managed transfer: multipart above the threshold, parts in parallel, aborted on error."""
+        try:
+            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=dict(extra_args),
+                                    Config=self.transfer, Callback=progress)
+        except Exception as exc:  # boto3 wraps ClientError in S3UploadFailedError
+            raise classify(exc, f"uploading {path.name} to s3://{self.bucket}/{key}") from None
+
+    def abort_incomplete_uploads(self, prefix: str) -> list[str]:
+        """Abort multipart uploads under our prefix that a crashed run left behind."""
+        aborted: list[str] = []
+        try:
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for upload in page.get("Uploads", []) or []:
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                       UploadId=upload["UploadId"])
+                    aborted.append(upload["Key"])
+        except Exception as exc:
+            problem = classify(exc, f"listing incomplete uploads in s3://{self.bucket}/{prefix}")
+            if problem.code in ("NotImplemented", "501", "NoSuchUpload", "NoSuchKey"):
+                # Not supported, or (gofakes3/rclone) no upload under a prefix not yet created.
+                return aborted
+            raise problem from None
+        return aborted

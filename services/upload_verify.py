@@ -1,0 +1,118 @@
+"""Does the object in the bucket hold exactly the local file? Decided from facts, no I/O to S3.
+
+Strongest check the server allows, in order:
+1. `crc32`: the full-object CRC32 the server stores and returns with ChecksumMode=ENABLED (AWS,
+   moto). S3 validated it on upload, so equality means the bytes arrived intact.
+2. `md5-etag`: the ETag is the MD5 of the content for single-part uploads without SSE-KMS/SSE-C,
+   and for servers that store a plain MD5 (rclone). Multipart ETags (`...-N`) are not MD5s.
+3. `metadata-crc32`: the CRC32 we put in the object's metadata; proves the object is our upload
+   of this file (an upload becomes visible only when complete), not that S3 re-checked bytes.
+4. `size`: nothing else is available.
+The size must match in every case.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+CRC_METADATA = "content-crc32"
+_PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LocalDigest:
+    size: int
+    crc32: str     # base64 of the big-endian 4 bytes, as S3 encodes ChecksumCRC32
+    md5: str       # hex
+
+    @property
+    def short_hash(self) -> str:
+        return self.md5[:12]
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    size: int
+    etag: str = ""
+    crc32: str | None = None
+    sse: str | None = None
+    sse_customer: bool = False
+    metadata: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    method: str
+    detail: str = ""
+
+
+def crc32_base64(value: int) -> str:
+    return base64.b64encode((value & 0xFFFFFFFF).to_bytes(4, "big")).decode()
+
+
+def digest_bytes(data: bytes) -> LocalDigest:
+    return LocalDigest(len(data), crc32_base64(zlib.crc32(data)), hashlib.md5(data).hexdigest())
+
+
+def digest_file(path: Path) -> LocalDigest:
+    """Size, CRC32 and MD5 in one read of the file."""
+    crc, md5, size = 0, hashlib.md5(), 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            crc = zlib.crc32(chunk, crc)
+            md5.update(chunk)
+            size += len(chunk)
+    return LocalDigest(size, crc32_base64(crc), md5.hexdigest())
+
+
+def remote_from_head(head: Mapping[str, Any]) -> RemoteObject:
+    """The facts verification needs from a head_object response."""
+    metadata = {str(k).lower(): str(v) for k, v in (head.get("Metadata") or {}).items()}
+    etag = str(head.get("ETag", "")).strip('"').lower()
+    crc = head.get("ChecksumCRC32") or None
+    kind = head.get("ChecksumType")
+    # A multipart upload without a full-object checksum gets a COMPOSITE one (a CRC of the
+    # parts' CRCs): not comparable with the file's CRC32.
+    if crc and not (kind == "FULL_OBJECT" or (kind is None and "-" not in etag and "-" not in crc)):
+        crc = None
+    return RemoteObject(
+        size=int(head.get("ContentLength", -1)),
+        etag=etag,
+        crc32=crc,
+        sse=head.get("ServerSideEncryption") or None,
+        sse_customer=bool(head.get("SSECustomerAlgorithm")),
+        metadata=metadata,
+    )
+
+
+def etag_is_md5(remote: RemoteObject) -> bool:
+    if remote.sse_customer or (remote.sse or "").startswith("aws:kms"):
+        return False
+    return bool(_PLAIN_MD5.match(remote.etag))
+
+
+def verify(local: LocalDigest, remote: RemoteObject) -> Verification:
+    """Compare with the strongest check available; `method` names the check that was made."""
+    if remote.size != local.size:
+        return Verification(False, "size", f"size {remote.size} in bucket, {local.size} local")
+    if remote.crc32:
+        if remote.crc32 == local.crc32:
+            return Verification(True, "crc32")
+        return Verification(False, "crc32", f"CRC32 {remote.crc32} in bucket, {local.crc32} local")
+    if etag_is_md5(remote):
+        if remote.etag == local.md5:
+            return Verification(True, "md5-etag")
+        return Verification(False, "md5-etag", f"MD5 ETag {remote.etag} in bucket, {local.md5} local")
+    tagged = (remote.metadata or {}).get(CRC_METADATA)
+    if tagged:
+        if tagged == local.crc32:
+            return Verification(True, "metadata-crc32")
+        return Verification(False, "metadata-crc32", f"metadata CRC32 {tagged}, {local.crc32} local")
+    return Verification(True, "size", "server offers no checksum; size only")

@@ -1,0 +1,58 @@
+import zlib
+
+from services.upload_verify import (CRC_METADATA, RemoteObject, crc32_base64, digest_bytes, digest_file,
+                                    remote_from_head, verify)
+
+DATA = b"segment bytes " * 1000
+LOCAL = digest_bytes(DATA)
+
+
+def test_crc32_encoding_matches_s3():
+    # S3's ChecksumCRC32 of "hello world" is DUoRhQ==
+    assert crc32_base64(zlib.crc32(b"hello world")) == "DUoRhQ=="
+
+
+def test_digest_file_equals_digest_bytes(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(DATA * 200)  # several read chunks
+    assert digest_file(path) == digest_bytes(DATA * 200)
+
+
+def test_size_mismatch_always_fails():
+    result = verify(LOCAL, RemoteObject(size=LOCAL.size - 1, crc32=LOCAL.crc32))
+    assert not result.ok and result.method == "size"
+
+
+def test_crc32_preferred_when_server_returns_it():
+    assert verify(LOCAL, RemoteObject(LOCAL.size, etag=LOCAL.md5, crc32=LOCAL.crc32)).method == "crc32"
+    bad = verify(LOCAL, RemoteObject(LOCAL.size, etag=LOCAL.md5, crc32="AAAAAA=="))
+    assert not bad.ok and bad.method == "crc32"
+
+
+def test_md5_etag_used_for_plain_etags_only():
+    assert verify(LOCAL, RemoteObject(LOCAL.size, etag=LOCAL.md5)).method == "md5-etag"
+    assert not verify(LOCAL, RemoteObject(LOCAL.size, etag="0" * 32)).ok
+    multipart = verify(LOCAL, RemoteObject(LOCAL.size, etag="0" * 32 + "-3"))
+    assert multipart.ok and multipart.method == "size"
+    kms = verify(LOCAL, RemoteObject(LOCAL.size, etag="0" * 32, sse="aws:kms"))
+    assert kms.ok and kms.method == "size"
+
+
+def test_metadata_crc_when_nothing_else():
+    tagged = RemoteObject(LOCAL.size, etag="x-2", metadata={CRC_METADATA: LOCAL.crc32})
+    assert verify(LOCAL, tagged).method == "metadata-crc32"
+    other = RemoteObject(LOCAL.size, etag="x-2", metadata={CRC_METADATA: "AAAAAA=="})
+    assert not verify(LOCAL, other).ok
+
+
+def test_remote_from_head_normalises():
+    remote = remote_from_head({"ContentLength": 5, "ETag": '"ABCDEF"', "Metadata": {"Content-Crc32": "x"},
+                               "ChecksumCRC32": "y", "ServerSideEncryption": "AES256"})
+    assert remote == RemoteObject(5, "abcdef", "y", "AES256", False, {"content-crc32": "x"})
+
+
+def test_composite_multipart_checksum_is_not_compared():
+    head = {"ContentLength": LOCAL.size, "ETag": '"abc-3"', "ChecksumCRC32": "AAAAAA==-3", "ChecksumType": "COMPOSITE"}
+    assert remote_from_head(head).crc32 is None
+    full = {"ContentLength": LOCAL.size, "ETag": '"abc-3"', "ChecksumCRC32": LOCAL.crc32, "ChecksumType": "FULL_OBJECT"}
+    assert verify(LOCAL, remote_from_head(full)).method == "crc32"

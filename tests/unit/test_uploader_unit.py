@@ -1,0 +1,197 @@
+"""The uploader against moto in-process: verification, idempotence, conflicts, housekeeping."""
+import os
+import time
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from moto import mock_aws
+
+from services.config import EnvReader
+from services.data_layout import DataLayout
+from services.s3_client import ObjectStore, classify, make_client, transfer_config
+from services.s3_uploader import SegmentJob, Uploader
+from services.state_file import read_json
+from services.uploader_config import read_uploader_config
+
+BUCKET = "unit-bucket"
+NAME = "camera_2_2026-01-24_14-30-00.mp4"
+KEY = "cams/2026/01/24/camera_2/" + NAME
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        yield
+
+
+def make_config(tmp_path, **extra):
+    values = {"DATA_DIR": str(tmp_path / "data"), "S3_BUCKET_NAME": BUCKET, "S3_PREFIX": "cams",
+              "AWS_ACCESS_KEY_ID": "AKIAUNITTESTKEY", "AWS_SECRET_ACCESS_KEY": "unit-secret-value",
+              "CAMERA_2_NAME": "Back yard", "MULTIPART_THRESHOLD_MB": "5", "MULTIPART_PART_SIZE_MB": "5"}
+    values.update({k: str(v) for k, v in extra.items()})
+    return read_uploader_config(EnvReader(values))
+
+
+@pytest.fixture
+def setup(tmp_path, s3):
+    config = make_config(tmp_path)
+    client = make_client(config)
+    client.create_bucket(Bucket=BUCKET)
+    store = ObjectStore(client, BUCKET, transfer_config(config))
+    return config, client, store, DataLayout(config.common.data_dir)
+
+
+def put_segment(layout, name=NAME, data=None, age_hours=0.0):
+    path = layout.completed / name
+    path.write_bytes(os.urandom(2048) if data is None else data)
+    if age_hours:
+        stamp = time.time() - age_hours * 3600
+        os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_upload_sets_key_metadata_and_moves_after_verification(setup):
+    config, client, store, layout = setup
+    path = put_segment(layout)
+    data = path.read_bytes()
+    outcome = SegmentJob(config, store, layout).run(path)
+    assert (outcome.kind, outcome.key, outcome.verified_by) == ("done", KEY, "crc32")
+    head = client.head_object(Bucket=BUCKET, Key=KEY)
+    assert head["ContentType"] == "video/mp4" and head["ServerSideEncryption"] == "AES256"
+    assert head["Metadata"]["camera-id"] == "2" and head["Metadata"]["camera-name"] == "Back yard"
+    assert head["Metadata"]["segment-start"] == "2026-01-24T14:30:00Z"
+    assert client.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == data
+    assert not path.exists() and (layout.uploaded / NAME).read_bytes() == data
+
+
+def test_multipart_upload_is_verified(setup):
+    config, client, store, layout = setup
+    path = put_segment(layout, data=os.urandom(11 * 1024 * 1024))
+    outcome = SegmentJob(config, store, layout).run(path)
+    assert outcome.kind == "done" and outcome.uploaded_bytes == 11 * 1024 * 1024
+    assert client.head_object(Bucket=BUCKET, Key=KEY)["ETag"].endswith('-3"')
+
+
+def test_same_content_already_in_bucket_is_just_marked_done(setup):
+    config, client, store, layout = setup
+    data = os.urandom(4096)
+    SegmentJob(config, store, layout).run(put_segment(layout, data=data))
+    (layout.uploaded / NAME).unlink()
+    outcome = SegmentJob(config, store, layout).run(put_segment(layout, data=data))
+    assert outcome.kind == "done" and outcome.uploaded_bytes == 0 and outcome.key == KEY
+    assert list(client.list_objects_v2(Bucket=BUCKET)["Contents"]) and \
+        len(client.list_objects_v2(Bucket=BUCKET)["Contents"]) == 1
+
+
+@pytest.mark.parametrize("same_size", [False, True])
+def test_other_content_is_never_overwritten(setup, same_size):
+    config, client, store, layout = setup
+    theirs = b"x" * 4096
+    client.put_object(Bucket=BUCKET, Key=KEY, Body=theirs)  # no checksum/metadata: unprovable
+    ours = os.urandom(4096 if same_size else 5000)
+    path = put_segment(layout, data=ours)
+    outcome = SegmentJob(config, store, layout).run(path)
+    assert outcome.kind == "done" and outcome.key != KEY and ".conflict-" in outcome.key
+    assert client.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == theirs
+    assert client.get_object(Bucket=BUCKET, Key=outcome.key)["Body"].read() == ours
+    # A retry (e.g. after a crash before the move) finds its own copy under the distinct key.
+    outcome2 = SegmentJob(config, store, layout).run(put_segment(layout, data=ours))
+    assert outcome2.key == outcome.key and outcome2.uploaded_bytes == 0
+
+
+def test_clash_in_uploaded_folder_keeps_both(setup):
+    config, client, store, layout = setup
+    (layout.uploaded / NAME).write_bytes(b"older copy")
+    outcome = SegmentJob(config, store, layout).run(put_segment(layout))
+    assert outcome.kind == "done"
+    assert len(list(layout.uploaded.iterdir())) == 2 and (layout.uploaded / NAME).read_bytes() == b"older copy"
+
+
+def test_missing_bucket_is_a_configuration_problem_and_file_stays(tmp_path, s3):
+    config = make_config(tmp_path)
+    store = ObjectStore(make_client(config), BUCKET, transfer_config(config))
+    layout = DataLayout(config.common.data_dir)
+    path = put_segment(layout)
+    outcome = SegmentJob(config, store, layout).run(path)
+    assert outcome.kind == "config" and "NoSuchBucket" in outcome.message
+    assert path.exists()
+
+
+def test_classify():
+    def client_error(code):
+        return ClientError({"Error": {"Code": code, "Message": "m"}}, "PutObject")
+    assert classify(client_error("AccessDenied"), "x").kind == "config"
+    assert classify(client_error("SignatureDoesNotMatch"), "x").kind == "config"
+    assert classify(client_error("SlowDown"), "x").kind == "transient"
+    assert classify(client_error("InternalError"), "x").kind == "transient"
+    assert classify(EndpointConnectionError(endpoint_url="http://h"), "x").kind == "transient"
+    wrapped = RuntimeError("Failed to upload f: An error occurred (InvalidAccessKeyId) when calling ...")
+    assert classify(wrapped, "x").code == "InvalidAccessKeyId"
+
+
+def test_run_once_uploads_all_skips_unknown_and_writes_status(setup):
+    config, client, store, layout = setup
+    names = [f"camera_1_2026-01-24_14-3{i}-00.mp4" for i in range(5)]
+    for name in names:
+        put_segment(layout, name)
+    (layout.completed / "notes.txt").write_text("not a segment")
+    (layout.completed / ".camera_1_2026-01-24_15-00-00.mp4.tmp").write_bytes(b"partial")
+    # A crashed run's incomplete multipart upload under our prefix, and someone else's.
+    client.create_multipart_upload(Bucket=BUCKET, Key="cams/2026/01/24/camera_1/stale.mp4")
+    client.create_multipart_upload(Bucket=BUCKET, Key="other/keep.mp4")
+    assert Uploader(config, store=store, once=True, install_signals=False).run() == 0
+    keys = {o["Key"] for o in client.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    assert keys == {f"cams/2026/01/24/camera_1/{n}" for n in names}
+    assert sorted(p.name for p in layout.uploaded.iterdir()) == names
+    assert sorted(p.name for p in layout.completed.iterdir()) == [".camera_1_2026-01-24_15-00-00.mp4.tmp",
+                                                                  "notes.txt"]
+    assert [u["Key"] for u in client.list_multipart_uploads(Bucket=BUCKET)["Uploads"]] == ["other/keep.mp4"]
+    status = read_json(layout.state / "uploader.json")
+    assert status["files_uploaded"] == 5 and status["queue"]["files"] == 0
+    assert status["skipped_unknown_files"] == ["notes.txt"]
+    assert "unit-secret-value" not in (layout.state / "uploader.json").read_text()
+
+
+def test_run_once_missing_bucket_exits_1_keeps_files(tmp_path, s3):
+    config = make_config(tmp_path, CONFIG_ERROR_RETRY_SECONDS=1)
+    layout = DataLayout(config.common.data_dir)
+    path = put_segment(layout)
+    assert Uploader(config, once=True, install_signals=False).run() == 1
+    assert path.exists()
+    status = read_json(layout.state / "uploader.json")
+    assert "NoSuchBucket" in status["config_error"] and status["queue"]["files"] == 1
+
+
+def test_retention_deletes_only_old_uploaded_files(setup):
+    config, client, store, layout = setup
+    old, new = layout.uploaded / "camera_1_2026-01-01_00-00-00.mp4", layout.uploaded / "camera_1_2026-01-02_00-00-00.mp4"
+    for path, age in ((old, 25), (new, 23)):
+        path.write_bytes(b"v")
+        os.utime(path, (time.time() - age * 3600,) * 2)
+    waiting = put_segment(layout, age_hours=48)
+    Uploader(config, store=store, install_signals=False).housekeeping()
+    assert not old.exists() and new.exists() and waiting.exists()
+
+
+@pytest.mark.parametrize("opt_in", [False, True])
+def test_disk_guard(tmp_path, s3, opt_in):
+    config = make_config(tmp_path, MIN_FREE_DISK_MB=2, DELETE_UNUPLOADED_WHEN_FULL=opt_in)
+    layout = DataLayout(config.common.data_dir)
+    uploaded = []
+    for i, age in enumerate((3, 2, 1)):
+        path = layout.uploaded / f"camera_1_2026-01-0{i + 1}_00-00-00.mp4"
+        path.write_bytes(b"u" * 500_000)
+        os.utime(path, (time.time() - age * 3600,) * 2)
+        uploaded.append(path)
+    waiting = put_segment(layout, data=b"w" * 500_000, age_hours=10)
+
+    def free_bytes(_root):  # 0.2 MB free plus whatever was deleted
+        return 200_000 + sum(500_000 for p in uploaded + [waiting] if not p.exists())
+
+    store = ObjectStore(make_client(config), BUCKET, transfer_config(config))
+    Uploader(config, store=store, free_bytes=free_bytes, install_signals=False).housekeeping()
+    # 2 MiB minimum: 1_897_152 bytes short -> all three uploaded files, and still short.
+    if opt_in:
+        assert [p.exists() for p in uploaded] == [False, False, False] and not waiting.exists()
+    else:
+        assert [p.exists() for p in uploaded] == [False, False, False] and waiting.exists()
