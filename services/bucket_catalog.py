@@ -57,6 +57,8 @@ def with_durations(client: Any, bucket: str, segments: list[StoredSegment]) -> l
     def head(segment: StoredSegment) -> StoredSegment:
         try:
             metadata = client.head_object(Bucket=bucket, Key=segment.key).get("Metadata", {}) or {}
+            # Some servers (rclone) return metadata names capitalised: Segment-Duration.
+            metadata = {str(k).lower(): v for k, v in metadata.items()}
             return StoredSegment(segment.key, segment.name, segment.size, float(metadata[DURATION_METADATA]))
         except (KeyError, ValueError):
             return segment

@@ -175,7 +175,17 @@ def _traf_duration(data: bytes, start: int, end: int, track_id: int, default: in
 
 
 def video_duration(path: Path) -> float | None:
-    """Seconds of video in a fragmented MP4 (the sum of its fragments' sample durations)."""
+    """Seconds of video in a fragmented MP4 (the sum of its fragments' sample durations).
+
+    None when the file is not a fragmented MP4 with a video track, whatever its bytes are.
+    """
+    try:
+        return _video_duration(path)
+    except (OSError, struct.error, IndexError):
+        return None
+
+
+def _video_duration(path: Path) -> float | None:
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         track = None

@@ -36,7 +36,9 @@ from watchdog.observers import Observer
 from services.cli_common import add_env_file_argument, load_config_or_exit
 from services.daemon_lock import AlreadyRunning, DaemonLock
 from services.data_layout import DataLayout, move_no_clobber
+from services.bucket_catalog import DURATION_METADATA
 from services.logging_setup import setup_logging
+from services.mp4_fragments import video_duration
 from services.redact import redact
 from services.retention import LocalFile, disk_guard, expired
 from services.s3_client import ObjectStore, S3Problem, classify, make_client, transfer_config
@@ -85,10 +87,13 @@ class SegmentJob:
     def __init__(self, config: UploaderConfig, store: ObjectStore, layout: DataLayout):
         self.config, self.store, self.layout = config, store, layout
 
-    def extra_args(self, segment: SegmentName, digest: LocalDigest) -> dict[str, Any]:
+    def extra_args(self, segment: SegmentName, digest: LocalDigest, duration: float | None) -> dict[str, Any]:
         metadata = {"camera-id": str(segment.camera_id),
                     "segment-start": segment.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     CRC_METADATA: digest.crc32}
+        if duration is not None:
+            # `coverage` and `clip` read it to place the segment's end exactly.
+            metadata[DURATION_METADATA] = f"{duration:.3f}"
         name = self.config.camera_name(segment.camera_id)
         if name:
             metadata["camera-name"] = header_safe(name)
@@ -159,7 +164,7 @@ class SegmentJob:
         try:
             key, check = self._target_key(key, digest, path.name)
             if check is None:
-                self.store.upload(path, key, self.extra_args(segment, digest))
+                self.store.upload(path, key, self.extra_args(segment, digest, video_duration(path)))
                 uploaded = digest.size
                 remote = self.store.head(key)
                 if remote is None:

@@ -18,8 +18,10 @@ from tests.support.s3_server import S3Server
 
 BUCKET = "footage"
 MIDNIGHT = datetime(2026, 1, 25, tzinfo=timezone.utc)
-# Two-second segments around midnight with one missing (00:00:04-00:00:06).
+# Two-second segments around midnight with one missing (00:00:04-00:00:06); the one at
+# 00:00:02 lasts only 1.5 s, which only its stored duration can tell.
 OFFSETS = (-4, -2, 0, 2, 6)
+SHORT = 2
 
 
 def make_segment(path: Path, seconds: float = 2.0) -> Path:
@@ -36,15 +38,21 @@ def template(tmp_path_factory):
     return make_segment(tmp_path_factory.mktemp("template") / "t.mp4")
 
 
+@pytest.fixture(scope="module")
+def short_template(tmp_path_factory):
+    return make_segment(tmp_path_factory.mktemp("template") / "short.mp4", 1.5)
+
+
 @pytest.fixture
-def bucket_with_gap(tmp_path, template):
+def bucket_with_gap(tmp_path, template, short_template):
     server = S3Server(tmp_path / "s3").start()
     server.create_bucket(BUCKET)
     client = server.client()
     for offset in OFFSETS:
         name = SegmentName(MIDNIGHT + timedelta(seconds=offset), 1)
-        client.upload_file(str(template), BUCKET, object_key("site/", name),
-                           ExtraArgs={"Metadata": {DURATION_METADATA: f"{video_duration(template):.3f}"}})
+        source = short_template if offset == SHORT else template
+        client.upload_file(str(source), BUCKET, object_key("site/", name),
+                           ExtraArgs={"Metadata": {DURATION_METADATA: f"{video_duration(source):.3f}"}})
     env = write_env(tmp_path / ".env", {"DATA_DIR": tmp_path / "data", "S3_PREFIX": "site/",
                                         "SEGMENT_DURATION": 2, **server.env(BUCKET)})
     yield server, env
@@ -65,11 +73,11 @@ def test_coverage_across_midnight_and_a_gap(bucket_with_gap):
     first, second = json.loads(out)
     assert first["covered_seconds"] == pytest.approx(4.0, abs=0.01)  # 23:59:56 - 24:00:00
     assert first["gaps"][0]["end"] == "2026-01-24T23:59:56+00:00"
-    assert second["covered_seconds"] == pytest.approx(6.0, abs=0.01)
-    assert second["gaps"][0] == {"start": "2026-01-25T00:00:04+00:00", "end": "2026-01-25T00:00:06+00:00",
-                                 "seconds": 2.0}
+    assert second["covered_seconds"] == pytest.approx(5.5, abs=0.01)
+    assert second["gaps"][0] == {"start": "2026-01-25T00:00:03.500000+00:00", "end": "2026-01-25T00:00:06+00:00",
+                                 "seconds": 2.5}
     code, text = cli("coverage", "--camera", "1", "--date", "2026-01-25", env_file=env)
-    assert "gap 00:00:04 - 00:00:06 UTC" in text
+    assert "gap 00:00:03 - 00:00:06 UTC" in text
 
 
 def test_clip_from_bucket_across_midnight_reports_gap(bucket_with_gap, tmp_path):
@@ -78,11 +86,11 @@ def test_clip_from_bucket_across_midnight_reports_gap(bucket_with_gap, tmp_path)
     code, out = cli("clip", "--camera", "1", "--start", "2026-01-24T23:59:57Z", "--end", "2026-01-25T00:00:08Z",
                     "-o", str(output), env_file=env)
     assert code == 0, out
-    assert "gap in range: 2026-01-25 00:00:04 - 00:00:06" in out
+    assert "gap in range: 2026-01-25 00:00:03 - 00:00:06" in out
     assert "0 local, 5 from the bucket" in out
     assert decode_errors(output) == ""
-    # 3 s before midnight + 4 s after + 2 s after the gap; cuts land on 1-second keyframes.
-    assert 8.0 <= video_stream_duration(output) <= 10.1
+    # 3 s before midnight + 3.5 s after + 2 s after the gap; cuts land on 1-second keyframes.
+    assert 7.5 <= video_stream_duration(output) <= 9.6
 
 
 def test_clip_prefers_local_copies(bucket_with_gap, tmp_path, template):

@@ -71,3 +71,11 @@ def test_invalid_box_size_stops_walk(tmp_path):
     path = write(tmp_path, HEAD + FRAGMENT + struct.pack(">I4s", 3, b"junk") + b"\0" * 40)
     result = trim_torn_tail(path)
     assert "invalid box size" in result.problem and path.stat().st_size == len(HEAD + FRAGMENT)
+
+
+def test_duration_of_junk_is_none(tmp_path):
+    from services.mp4_fragments import video_duration
+    junk = struct.pack(">I4s", 24, b"ftyp") + b"\0" * 16 + struct.pack(">I4s", 20, b"moov") + struct.pack(">I4s", 1, b"trak") + b"\0" * 4
+    assert video_duration(write(tmp_path, junk)) is None
+    assert video_duration(write(tmp_path, b"\xff" * 100)) is None
+    assert video_duration(tmp_path / "missing.mp4") is None
