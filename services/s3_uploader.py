@@ -37,7 +37,9 @@ from services.cli_common import add_env_file_argument, load_config_or_exit
 from services.daemon_lock import AlreadyRunning, DaemonLock
 from services.data_layout import DataLayout, move_no_clobber
 from services.bucket_catalog import DURATION_METADATA
+from services.alerts import AlertTracker, WebhookSender
 from services.logging_setup import setup_logging
+from services.metrics import MetricsServer, Sample
 from services.mp4_fragments import video_duration
 from services.redact import redact
 from services.retention import LocalFile, disk_guard, expired
@@ -225,6 +227,8 @@ class _Stats:
     deleted_by_retention: int = 0
     deleted_by_disk_guard: int = 0
     deleted_unuploaded: int = 0
+    failures: int = 0
+    last_latency: float = 0.0
 
 
 class Uploader:
@@ -258,6 +262,8 @@ class Uploader:
         self.disk_free: int | None = None
         self.executor = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="upload")
         self.observer: Any = None
+        self.alerts = AlertTracker()
+        self.webhook = WebhookSender(config.alerts.webhook_url, "s3-uploader")
 
     # ----- discovery -------------------------------------------------------------------------
     def offer(self, path: Path) -> None:
@@ -360,6 +366,7 @@ class Uploader:
 
     # ----- outcomes --------------------------------------------------------------------------
     def _record_error(self, message: str) -> None:
+        self.stats.failures += 1
         self.stats.last_error = {"message": redact(message), "at": utc_iso()}
 
     def _config_problem(self, message: str) -> None:
@@ -420,6 +427,10 @@ class Uploader:
         self.stats.bytes_uploaded += outcome.uploaded_bytes
         self.stats.last_success = {"file": outcome.path.name, "key": outcome.key, "at": utc_iso(),
                                    "verified_by": outcome.verified_by}
+        try:  # the file's mtime is when the recorder finished writing it
+            self.stats.last_latency = time.time() - (self.layout.uploaded / outcome.path.name).stat().st_mtime
+        except OSError:
+            pass
         if self.delayed:
             # S3 is reachable again: files waiting out a backoff need not wait any longer.
             now = time.monotonic()
@@ -533,6 +544,42 @@ class Uploader:
         queue_info = status["queue"]
         notify(f"STATUS={queue_info['files']} queued, {len(status['in_flight'])} uploading, "
                f"{status['files_uploaded']} uploaded" + (f"; {status['config_error']}" if self.config_error else ""))
+        if not self.once and not self.stopping:
+            self._raise_alerts(status)
+
+    def _raise_alerts(self, status: dict[str, Any]) -> None:
+        now = time.monotonic()
+        error, success = status["last_error"], status["last_success"]
+        failing = bool(self.config_error) or bool(
+            status["queue"]["files"] and error and (success is None or error["at"] > success["at"]))
+        reason = self.config_error or (error or {}).get("message", "")
+        checks = [
+            ("uploads", failing, f"uploads to s3://{self.config.bucket} are failing: {reason}; "
+                                  f"{status['queue']['files']} segments waiting", self.config.alerts.upload_failing_after),
+            ("disk", self.disk_free is not None and self.disk_free < self.config.min_free_bytes,
+             f"disk low: {(self.disk_free or 0) // 2**20} MB free, minimum {self.config.min_free_bytes // 2**20} MB",
+             self.config.alerts.disk_low_after),
+        ]
+        for key, bad, text, delay in checks:
+            message = self.alerts.update(key, bad, text, delay, now)
+            if message:
+                self.webhook.send(message)
+
+    def metrics(self) -> list[Sample]:
+        status = self.status()
+        return [
+            Sample("s3_uploader_queue_files", status["queue"]["files"], "segments waiting in completed/"),
+            Sample("s3_uploader_queue_bytes", status["queue"]["bytes"], "bytes waiting in completed/"),
+            Sample("s3_uploader_in_flight", len(status["in_flight"]), "uploads running now"),
+            Sample("s3_uploader_files_uploaded_total", status["files_uploaded"], "segments uploaded and verified",
+                   "counter"),
+            Sample("s3_uploader_bytes_uploaded_total", status["bytes_uploaded_total"], "bytes uploaded", "counter"),
+            Sample("s3_uploader_failures_total", self.stats.failures, "failed upload attempts", "counter"),
+            Sample("s3_uploader_config_error", bool(self.config_error), "1 while uploads are blocked by configuration"),
+            Sample("s3_uploader_last_upload_latency_seconds", self.stats.last_latency,
+                   "segment closed (file mtime) to verified in the bucket, last upload"),
+            Sample("s3_uploader_disk_free_bytes", self.disk_free or 0, "free bytes on the DATA_DIR filesystem"),
+        ]
 
     # ----- main loop -------------------------------------------------------------------------
     def _handle(self, kind: str, value: Any) -> None:
@@ -566,6 +613,8 @@ class Uploader:
             self.start_observer()
         self.scan()
         self.housekeeping()
+        metrics = MetricsServer("127.0.0.1", self.config.metrics_port, self.metrics).start() \
+            if self.config.metrics_port and not self.once else None
         notify("READY=1")
         self.write_status()
         keepalive = watchdog_interval()
@@ -602,6 +651,9 @@ class Uploader:
         finally:
             if self.observer is not None:
                 self.observer.stop()
+            if metrics is not None:
+                metrics.stop()
+            self.webhook.close()
         self.write_status()
         self.executor.shutdown(wait=True)
         logger.info("s3-uploader stopped: {} uploaded ({} bytes), {} still queued",

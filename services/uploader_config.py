@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from services.alerts import AlertSettings, read_alert_settings
 from services.config import CommonConfig, EnvReader, read_common
 from services.redact import mask_url, register_secret
 
@@ -47,6 +48,8 @@ class UploaderConfig:
     retry_max_seconds: float
     config_error_retry_seconds: float
     stop_timeout: float
+    alerts: AlertSettings = AlertSettings(None, 300.0, 900.0, 0.0)
+    metrics_port: int = 0
     camera_names: tuple[tuple[int, str], ...] = ()
 
     def camera_name(self, camera_id: int) -> str | None:
@@ -149,6 +152,8 @@ def read_uploader_config(env: EnvReader) -> UploaderConfig:
         retry_max_seconds=env.decimal("UPLOAD_RETRY_MAX_SECONDS", 300.0, minimum=0.5, maximum=3600.0),
         config_error_retry_seconds=env.decimal("CONFIG_ERROR_RETRY_SECONDS", 60.0, minimum=0.5, maximum=3600.0),
         stop_timeout=env.decimal("UPLOAD_STOP_TIMEOUT", 30.0, minimum=0.0, maximum=3600.0),
+        alerts=read_alert_settings(env),
+        metrics_port=env.integer("UPLOADER_METRICS_PORT", 0, minimum=0, maximum=65535),
         camera_names=_camera_names(env),
     )
     env.check()
