@@ -53,14 +53,15 @@ def pids_with_argument(text: str) -> list[int]:
 class CameraServer:
     """The GStreamer RTSP test server (tests/support/rtsp_camera_server.py) in a subprocess."""
 
-    def __init__(self, mounts: dict[str, str], auth: str | None = None, fps: int = 10):
+    def __init__(self, mounts: dict[str, str], auth: str | None = None, fps: int = 10, *extra: str):
         self.mounts, self.auth, self.fps = mounts, auth, fps
+        self.extra = list(extra)  # more server flags, e.g. "--kbps", "2000", "--pattern", "snow"
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "CameraServer":
         argv = ["/usr/bin/python3", str(REPO / "tests/support/rtsp_camera_server.py"),
-                "--port", str(self.port), "--fps", str(self.fps)]
+                "--port", str(self.port), "--fps", str(self.fps), *self.extra]
         for path, kinds in self.mounts.items():
             argv += ["--mount", f"/{path}={kinds}"]
         if self.auth:

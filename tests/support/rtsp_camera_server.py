@@ -37,9 +37,10 @@ AUDIO = {
 }
 
 
-def launch_line(video: str, audio: str, fps: int, width: int, height: int, kbps: int) -> str:
+def launch_line(video: str, audio: str, fps: int, width: int, height: int, kbps: int,
+                pattern: str = "ball") -> str:
     src = (
-        f"videotestsrc is-live=true pattern=ball ! video/x-raw,width={width},height={height},"
+        f"videotestsrc is-live=true pattern={pattern} ! video/x-raw,width={width},height={height},"
         f"framerate={fps}/1 ! timeoverlay ! videoconvert ! "
     )
     return "( " + src + VIDEO[video].format(gop=fps, kbps=kbps) + " " + AUDIO[audio] + " )"
@@ -53,6 +54,7 @@ def main() -> int:
     parser.add_argument("--fps", type=int, default=10)
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--kbps", type=int, default=300)
+    parser.add_argument("--pattern", default="ball", help="videotestsrc pattern; 'snow' for a high bitrate")
     args = parser.parse_args()
     Gst.init(None)
     width, height = (int(v) for v in args.size.split("x"))
@@ -72,7 +74,7 @@ def main() -> int:
         path, kinds = spec.split("=", 1)
         video, audio = kinds.split(":", 1)
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(launch_line(video, audio, args.fps, width, height, args.kbps))
+        factory.set_launch(launch_line(video, audio, args.fps, width, height, args.kbps, args.pattern))
         factory.set_shared(True)
         if args.auth:
             permissions = GstRtspServer.RTSPPermissions()

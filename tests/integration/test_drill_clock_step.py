@@ -1,0 +1,45 @@
+"""Drill: the wall clock steps backwards while recording (libfaketime, no change to the host).
+
+Segment names come from the wall clock, so a step back repeats names. Nothing may be
+overwritten: every file recorded before the step keeps its bytes, repeated names get a `_<n>`
+suffix, and recording goes on.
+"""
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from services.data_layout import DataLayout
+from tests.support.media import decode_errors
+from tests.support.processes import Daemon, wait_for, write_env
+
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+
+
+@pytest.mark.skipif(not LIBFAKETIME.exists(), reason="libfaketime (apt: faketime) not installed")
+def test_clock_stepped_back_overwrites_nothing(tmp_path, camera_server):
+    server = camera_server({"cam": "h264:aac"})
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    layout = DataLayout(tmp_path / "data")
+    env = write_env(tmp_path / ".env", {"DATA_DIR": layout.root, "SEGMENT_DURATION": 2, "STALL_TIMEOUT": 5,
+                                        "CAMERA_1_URL": server.url("cam")})
+    recorder = Daemon("services.video_recorder", env, tmp_path / "recorder.log", {
+        "LD_PRELOAD": str(LIBFAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset), "FAKETIME_NO_CACHE": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1"}).start()
+    try:
+        files = lambda: sorted(layout.completed.glob("*.mp4"))  # noqa: E731
+        wait_for(lambda: len(files()) >= 4, 60, "segments before the step")
+        before = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in files()}
+        offset.write_text("-8\n")  # the clock jumps 8 s back: the last names come round again
+        wait_for(lambda: "wall clock stepped back" in recorder.output(), 20, "the step to be noticed")
+        wait_for(lambda: any("_1.mp4" in p.name for p in files()), 40, "a repeated name stored with a suffix")
+        wait_for(lambda: len(files()) >= len(before) + 4, 40, "recording to go on")
+    finally:
+        assert recorder.stop() == 0
+    for name, digest in before.items():
+        assert hashlib.md5((layout.completed / name).read_bytes()).hexdigest() == digest, f"{name} was overwritten"
+    for path in files():
+        assert decode_errors(path) == "", path.name
+    assert shutil.which("ffmpeg")
