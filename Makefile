@@ -38,6 +38,13 @@ unit: venv
 integration: setup
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
+# The fault drills: the short ones also run in `make test`, the long ones only here.
+drills: setup
+	rm -f data/drills/figures.jsonl
+	$(PY) -m pytest tests/drills tests/integration/test_drill_clock_step.py tests/integration/test_drill_disk_full.py \
+		tests/integration/test_recorder.py tests/integration/test_uploader_s3.py $(PYTEST_ARGS)
+	$(PY) -m tests.support.figures
+
 demo: setup
 	$(PY) -m tests.support.demo
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from services.data_layout import DataLayout
+from tests.support.figures import Stopwatch, record
 from tests.support.media import decode_errors
 from tests.support.processes import Daemon, wait_for, write_env
 
@@ -33,7 +34,9 @@ def test_clock_stepped_back_overwrites_nothing(tmp_path, camera_server):
         wait_for(lambda: len(files()) >= 4, 60, "segments before the step")
         before = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in files()}
         offset.write_text("-8\n")  # the clock jumps 8 s back: the last names come round again
+        clock = Stopwatch()
         wait_for(lambda: "wall clock stepped back" in recorder.output(), 20, "the step to be noticed")
+        record("clock stepped back 8 s", "step noticed, new FFmpeg runs after", clock.elapsed())
         wait_for(lambda: any("_1.mp4" in p.name for p in files()), 40, "a repeated name stored with a suffix")
         wait_for(lambda: len(files()) >= len(before) + 4, 40, "recording to go on")
     finally:

@@ -14,6 +14,7 @@ import pytest
 from services.data_layout import DataLayout
 from services.s3_keys import object_key
 from services.segment_names import parse_name
+from tests.support.figures import Stopwatch, record
 from tests.support.processes import CameraServer, Daemon, wait_for, write_env
 from tests.support.s3_server import S3Server, list_keys
 
@@ -62,7 +63,9 @@ def test_disk_fills_up_and_nothing_unverified_is_lost(tmp_path, small_disk):
         wait_for(lambda: re.search(r"camera 1 .*-> backoff", recorder.output()), 60, "FFmpeg failing on a full disk")
         filler.unlink()  # the operator frees space
         server.start()
+        clock = Stopwatch()
         wait_for(lambda: not list(layout.completed.glob("*.mp4")), 90, "the backlog to drain")
+        record("disk full, S3 down", "backlog drained after space and S3 returned", clock.elapsed())
         ready = set(re.findall(r"segment ready: (camera_\S+\.mp4)", recorder.output()))
         wait_for(lambda: len(set(re.findall(r"segment ready: (camera_\S+\.mp4)", recorder.output()))) > len(ready) + 2,
                  60, "recording to resume")

@@ -16,6 +16,7 @@ from services.ffmpeg_command import StreamInfo, build_record_command, parse_vers
 from services.recorder_config import CameraConfig
 from services.segment_handoff import hand_off
 from services.segment_names import parse_name
+from tests.support.figures import Stopwatch, record
 from tests.support.media import codecs, decode_errors, duration
 from tests.support.s3_server import free_port
 from tests.support.processes import Daemon, pids_with_argument, read_status, wait_for, write_env
@@ -119,11 +120,14 @@ def test_kill9_of_ffmpeg_gives_playable_segment_and_restart(recorder, camera_ser
     first = wait_for(lambda: camera_status(layout, 1).get("media_seconds", 0) > 4
                      and camera_status(layout, 1), 40, "four seconds recorded")
     os.kill(first["pid"], signal.SIGKILL)
+    clock = Stopwatch()
     cut = wait_for(lambda: completed(layout, 1), 10, "the killed segment in completed/")
+    record("kill -9 FFmpeg", "killed segment in completed/ after", clock.elapsed())
     assert_all_playable(cut)
     assert duration(cut[0]) >= 2
     wait_for(lambda: camera_status(layout, 1).get("restarts", 0) >= 1
              and camera_status(layout, 1).get("state") == "recording", 30, "FFmpeg restarted")
+    record("kill -9 FFmpeg", "recording again after", clock.elapsed())
 
 
 def test_torn_real_segment_is_trimmed_and_decodes(recorder, camera_server, tmp_path):
@@ -147,13 +151,17 @@ def test_stalled_camera_is_detected_and_recovers(recorder, camera_server):
     daemon, layout = recorder({1: server.url("cam")})
     wait_for(lambda: camera_status(layout, 1).get("state") == "recording", 30, "recording")
     server.pause()
+    clock = Stopwatch()
     try:
         wait_for(lambda: "stalled" in daemon.output(), 30, "stall detected")
+        record("camera stalled (SIGSTOP)", "stall detected after (STALL_TIMEOUT=5)", clock.elapsed())
         wait_for(lambda: camera_status(layout, 1).get("state") != "recording", 15, "camera not recording")
     finally:
         server.resume()
+    clock = Stopwatch()
     before = len(completed(layout, 1))
     wait_for(lambda: camera_status(layout, 1).get("state") == "recording", 60, "recording again")
+    record("camera stalled (SIGSTOP)", "recording again after SIGCONT", clock.elapsed())
     wait_for(lambda: len(completed(layout, 1)) > before + 1, 30, "new segments after the stall")
     assert_all_playable(completed(layout, 1))
 
@@ -166,6 +174,9 @@ def test_camera_gone_and_back_is_recorded_again(recorder, camera_server):
     wait_for(lambda: camera_status(layout, 1).get("state") in ("backoff", "probing", "starting"), 30,
              "camera seen as down")
     server.start()  # same port
+    clock = Stopwatch()
+    wait_for(lambda: camera_status(layout, 1).get("state") == "recording", 60, "recording again")
+    record("camera gone and back", "recording again after the camera returned (backoff max 2 s)", clock.elapsed())
     count = len(completed(layout, 1))
     wait_for(lambda: len(completed(layout, 1)) >= count + 2, 60, "segments after the camera returned")
     assert camera_status(layout, 1)["restarts"] >= 1
@@ -192,7 +203,9 @@ def test_kill9_of_recorder_then_restart_recovers_leftovers(recorder, camera_serv
     daemon.kill9()
     wait_for(lambda: not pids_with_argument(str(layout.recordings)), 15, "orphaned FFmpeg gone")
     second, _ = recorder({1: server.url("cam")}, SEGMENT_DURATION=60)
+    clock = Stopwatch()
     recovered = wait_for(lambda: completed(layout, 1), 20, "leftover handed off")
+    record("kill -9 recorder", "leftover segment recovered after restart", clock.elapsed())
     assert_all_playable(recovered)
     assert "recovering segments left in" in second.output()
     leftover_runs = [p for p in layout.recordings.glob("camera_1/run-*")]
