@@ -47,7 +47,7 @@ from services.s3_client import ObjectStore, S3Problem, classify, make_client, tr
 from services.s3_keys import distinct_filename, distinct_key, object_key
 from services.sd_notify import notify, watchdog_interval
 from services.segment_names import SegmentName, parse_name
-from services.state_file import write_json_atomic
+from services.state_file import publish
 from services.upload_verify import CRC_METADATA, LocalDigest, Verification, digest_file, verify
 from services.uploader_config import UploaderConfig, read_uploader_config
 
@@ -537,10 +537,7 @@ class Uploader:
 
     def write_status(self) -> None:
         status = self.status()
-        try:
-            write_json_atomic(self.layout.state / "uploader.json", status)
-        except OSError as exc:
-            logger.error("cannot write status file: {}", exc.strerror)
+        publish(self.layout.state / "uploader.json", status)
         queue_info = status["queue"]
         notify(f"STATUS={queue_info['files']} queued, {len(status['in_flight'])} uploading, "
                f"{status['files_uploaded']} uploaded" + (f"; {status['config_error']}" if self.config_error else ""))

@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
 
 def write_json_atomic(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -29,3 +31,11 @@ def read_json(path: Path) -> Any | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def publish(path: Path, data: Any) -> None:
+    """Write a daemon's status snapshot; a full or read-only disk is logged, never fatal."""
+    try:
+        write_json_atomic(path, data)
+    except OSError as exc:
+        logger.error("cannot write status file {}: {}", path, exc.strerror)

@@ -30,7 +30,7 @@ from services.recorder_config import RecorderConfig, read_recorder_config
 from services.recorder_runs import FfmpegLauncher, RecordingRun, ffmpeg_version, leftover_runs
 from services.sd_notify import notify, watchdog_interval
 from services.segment_handoff import Handoff, HandoffWorker, Outcome
-from services.state_file import write_json_atomic
+from services.state_file import publish
 
 TICK_SECONDS = 0.5
 STATUS_EVERY = 2.0
@@ -196,10 +196,7 @@ class Recorder:
 
     def write_status(self) -> None:
         status = self.status()
-        try:
-            write_json_atomic(self.layout.state / "recorder.json", status)
-        except OSError as exc:
-            logger.error("cannot write status file: {}", exc.strerror)
+        publish(self.layout.state / "recorder.json", status)
         states = [c["state"] for c in status["cameras"].values()]
         notify(f"STATUS={states.count('recording')}/{len(states)} cameras recording")
         if not self.stopping:
