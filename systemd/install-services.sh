@@ -1,0 +1,314 @@
+#!/usr/bin/env bash
+# Installs (or removes) the camera recorder and the S3 uploader as systemd services.
+# Idempotent: run it again after `git pull` to update code, venv and units.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+Usage: sudo systemd/install-services.sh [options]
+
+Installs from this checkout, on Debian, Ubuntu or Raspberry Pi OS:
+  user/group video-recorder   system account, no login shell, home /var/lib/video-recorder
+  /opt/video-recorder         code + .venv, owned by root (the service cannot change it)
+  /etc/video-recorder/.env    settings, created from .env.example only if absent,
+                              owner video-recorder, mode 600 (holds passwords and keys)
+  /var/lib/video-recorder     recorded data, logs, state (owner video-recorder, mode 750)
+  /etc/systemd/system         every systemd/*.service of the checkout, enabled (not started)
+
+Options:
+  --start          also (re)start the units after installing
+  --uninstall      stop, disable and remove the units and /opt/video-recorder;
+                   keeps /var/lib/video-recorder, /etc/video-recorder/.env and the user
+  --root DIR       install into DIR instead of / (staging or tests); skips apt,
+                   useradd, chown and talking to a running systemd (also: ROOT=DIR,
+                   --prefix DIR)
+  --no-apt         do not install ffmpeg / python3-venv with apt-get
+  --no-pip         create the venv but do not install requirements.txt into it (offline)
+  -h, --help       this text
+
+Environment: PYTHON (interpreter for the venv, default python3), ROOT (as --root).
+Running code is not restarted on update unless --start is given.
+EOF
+}
+
+SERVICE_USER=video-recorder
+APT_PACKAGES=(ffmpeg python3-venv)
+PYTHON=${PYTHON:-python3}
+ROOT=${ROOT:-}
+START=0
+UNINSTALL=0
+NO_APT=0
+NO_PIP=0
+
+die() { echo "install-services: error: $*" >&2; exit 1; }
+say() { echo "install-services: $*"; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --start) START=1 ;;
+        --uninstall) UNINSTALL=1 ;;
+        --no-apt) NO_APT=1 ;;
+        --no-pip) NO_PIP=1 ;;
+        --root|--prefix)
+            [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a directory"
+            ROOT=$2; shift ;;
+        --root=*|--prefix=*) ROOT=${1#*=}; [ -n "$ROOT" ] || die "${1%%=*} needs a directory" ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "install-services: error: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+[ "$START" = 1 ] && [ "$UNINSTALL" = 1 ] && die "--start and --uninstall exclude each other"
+
+# A fake root (anything but /) means: lay out files only, touch nothing system-wide.
+if [ -n "$ROOT" ] && [ "$ROOT" != / ]; then
+    mkdir -p "$ROOT" 2>/dev/null || die "cannot create root directory $ROOT"
+    ROOT=$(cd "$ROOT" && pwd -P)
+    FAKE_ROOT=1
+else
+    ROOT=""
+    FAKE_ROOT=0
+    [ "$(id -u)" = 0 ] || die "run as root (sudo $0), or use --root DIR for a staging install"
+fi
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+APP=$ROOT/opt/video-recorder
+VENV=$APP/.venv
+ETC=$ROOT/etc/video-recorder
+ENV_FILE=$ETC/.env
+DATA=$ROOT/var/lib/video-recorder
+UNIT_DIR=$ROOT/etc/systemd/system
+# Paths as the services see them (without ROOT): written into .env and messages.
+DATA_REAL=/var/lib/video-recorder
+
+# systemd is only driven for a real install on a machine booted with systemd (not in a
+# container or chroot); a fake root gets its enable symlinks through `systemctl --root`.
+if [ "$FAKE_ROOT" = 0 ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+    SYSTEMD=live
+elif command -v systemctl >/dev/null; then
+    SYSTEMD=offline
+else
+    SYSTEMD=none
+fi
+
+# ------------------------------------------------------------------ helpers
+# Ownership only matters (and only works) on a real install; a fake root keeps the caller's.
+own() {
+    [ "$FAKE_ROOT" = 1 ] && return 0
+    chown "$@"
+}
+
+units_in_checkout() {
+    local u
+    for u in "$SRC"/systemd/*.service; do
+        [ -f "$u" ] && basename "$u"
+    done
+    return 0
+}
+
+systemctl_offline() {
+    systemctl --root="${ROOT:-/}" "$@"
+}
+
+# ------------------------------------------------------------------ uninstall
+if [ "$UNINSTALL" = 1 ]; then
+    # Units from the checkout plus those recorded at install time (the checkout may be newer).
+    mapfile -t units < <( { units_in_checkout; cat "$APP/.installed-units" 2>/dev/null || true; } | sort -u)
+    for unit in "${units[@]}"; do
+        [ -n "$unit" ] || continue
+        if [ -e "$UNIT_DIR/$unit" ]; then
+            case "$SYSTEMD" in
+                live) systemctl disable --now "$unit" || say "warning: could not stop/disable $unit" ;;
+                offline) systemctl_offline disable "$unit" >/dev/null 2>&1 || true ;;
+            esac
+            rm -f "$UNIT_DIR/$unit"
+            say "removed unit $unit"
+        fi
+    done
+    if [ "$SYSTEMD" = live ]; then
+        systemctl daemon-reload
+        systemctl reset-failed "${units[@]}" 2>/dev/null || true
+    elif [ "$FAKE_ROOT" = 0 ]; then
+        say "systemd is not running here: if the units were running, stop them yourself"
+    fi
+    if [ -d "$APP" ]; then
+        rm -rf "$APP"
+        say "removed $APP (code and venv)"
+    fi
+    say "kept (remove by hand if you no longer need them):"
+    say "  $DATA   recorded segments, logs, state"
+    say "  $ENV_FILE   settings with camera passwords and keys"
+    say "  user and group $SERVICE_USER   (userdel $SERVICE_USER)"
+    exit 0
+fi
+
+# ------------------------------------------------------------------ install
+for f in services/__main__.py requirements.txt .env.example; do
+    [ -f "$SRC/$f" ] || die "$SRC/$f missing: run the script from a checkout of the project"
+done
+mapfile -t units < <(units_in_checkout)
+[ "${#units[@]}" -gt 0 ] || die "no unit files in $SRC/systemd/"
+
+# 1. System packages, only those missing.
+if [ "$FAKE_ROOT" = 1 ] || [ "$NO_APT" = 1 ]; then
+    :   # staging install or --no-apt: the system is not ours to change
+elif ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
+    say "warning: not a Debian-like system; install ${APT_PACKAGES[*]} yourself"
+else
+    missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        say "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    fi
+fi
+
+# 2. Service account: system user, own group, no login, home = data directory (not created here).
+if [ "$FAKE_ROOT" = 0 ]; then
+    if ! getent group "$SERVICE_USER" >/dev/null; then
+        groupadd --system "$SERVICE_USER"
+        say "created group $SERVICE_USER"
+    fi
+    if ! getent passwd "$SERVICE_USER" >/dev/null; then
+        nologin=$(command -v nologin || echo /usr/sbin/nologin)
+        useradd --system --gid "$SERVICE_USER" --home-dir "$DATA_REAL" --no-create-home \
+            --shell "$nologin" --comment "camera recorder and uploader" "$SERVICE_USER"
+        say "created user $SERVICE_USER"
+    fi
+fi
+
+# 3. Code: staged next to the target, then swapped in only where it differs, so that a
+# re-run with unchanged code changes nothing and an update drops deleted modules.
+install -d -m 755 "$APP"
+own root:root "$APP"
+stage=$(mktemp -d "$APP/.stage.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+items=(services requirements.txt README.md docs .env.example)
+present=()
+for item in "${items[@]}"; do
+    [ -e "$SRC/$item" ] && present+=("$item")
+done
+tar -C "$SRC" --exclude=__pycache__ --exclude='*.pyc' -cf - "${present[@]}" \
+    | tar -C "$stage" --no-same-owner -xf -
+# Readable by all (the code holds no secrets), writable by root only.
+chmod -R u=rwX,go=rX "$stage"
+code_changed=0
+for item in "${present[@]}"; do
+    # Byte code written when someone runs the commands as root is not a difference.
+    if ! diff -rq -x __pycache__ -x '*.pyc' "$stage/$item" "$APP/$item" >/dev/null 2>&1; then
+        rm -rf "${APP:?}/$item"
+        mv "$stage/$item" "$APP/$item"
+        code_changed=1
+    fi
+done
+own -R root:root "$APP"
+if [ "$code_changed" = 1 ]; then say "code installed in $APP"; else say "code in $APP unchanged"; fi
+
+# 4. Virtual environment; requirements are reinstalled only when requirements.txt changed.
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+    command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set PYTHON=/path/to/python3)"
+    venv_args=()
+    [ "$NO_PIP" = 1 ] && venv_args+=(--without-pip)
+    "$PYTHON" -m venv --clear "${venv_args[@]}" "$VENV" \
+        || die "could not create $VENV (on Debian/Ubuntu: apt-get install python3-venv)"
+    say "created $VENV"
+    code_changed=1
+fi
+req_hash=$(sha256sum "$APP/requirements.txt" | cut -d' ' -f1)
+if [ "$NO_PIP" = 1 ]; then
+    say "--no-pip: requirements.txt not installed into $VENV"
+elif [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null || true)" != "$req_hash" ]; then
+    if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+        "$VENV/bin/python" -m ensurepip --upgrade >/dev/null \
+            || die "$VENV has no pip (recreate it: rm -rf $VENV and run again)"
+    fi
+    say "installing requirements.txt into $VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$APP/requirements.txt" \
+        || die "pip install failed (network? see the pip output above)"
+    echo "$req_hash" > "$VENV/.requirements.sha256"
+    code_changed=1
+    # Fail here, not at the first service start, if the code cannot even be imported.
+    (cd "$APP" && "$VENV/bin/python" -B -m services --help >/dev/null) \
+        || die "the installed code does not start: $VENV/bin/python -m services --help failed"
+fi
+own -R root:root "$VENV"
+chmod -R go-w "$VENV"
+
+# 5. Data directory: the only place the sandboxed services may write (ReadWritePaths=).
+install -d -m 750 "$DATA"
+own "$SERVICE_USER:$SERVICE_USER" "$DATA"
+chmod 750 "$DATA"
+
+# 6. Settings. Mode 600 owned by the service user: it must read them, nobody else may, and
+# under ProtectSystem=strict the service still cannot modify /etc. Never overwritten.
+install -d -m 750 "$ETC"
+own "root:$SERVICE_USER" "$ETC"
+if [ -e "$ENV_FILE" ]; then
+    say "keeping existing $ENV_FILE"
+    perm=$(stat -c '%a' "$ENV_FILE")
+    if [ $((8#$perm & 8#007)) -ne 0 ]; then
+        chmod o-rwx "$ENV_FILE"
+        say "warning: $ENV_FILE was readable by other users (mode $perm); removed their access"
+    fi
+    if [ "$FAKE_ROOT" = 0 ] && ! runuser -u "$SERVICE_USER" -- test -r "$ENV_FILE" 2>/dev/null; then
+        chown "$SERVICE_USER:$SERVICE_USER" "$ENV_FILE"
+        chmod 600 "$ENV_FILE"
+        say "made $ENV_FILE readable by $SERVICE_USER (owner $SERVICE_USER, mode 600)"
+    fi
+    data_dir=$(sed -n 's/^[[:space:]]*DATA_DIR[[:space:]]*=[[:space:]]*//p' "$ENV_FILE" | tail -n1 | tr -d "\"'")
+    if [ "${data_dir%/}" != "$DATA_REAL" ]; then
+        say "warning: DATA_DIR in $ENV_FILE is '${data_dir:-unset}', but the units may only write to $DATA_REAL"
+    fi
+else
+    tmp=$(mktemp "$ETC/.env.XXXXXX")    # mode 600 from the start: no window with secrets readable
+    sed "s|^DATA_DIR=.*|DATA_DIR=$DATA_REAL|" "$SRC/.env.example" > "$tmp"
+    grep -q '^DATA_DIR=' "$tmp" || echo "DATA_DIR=$DATA_REAL" >> "$tmp"
+    chmod 600 "$tmp"
+    own "$SERVICE_USER:$SERVICE_USER" "$tmp"
+    mv "$tmp" "$ENV_FILE"
+    say "created $ENV_FILE from .env.example: set your cameras and bucket there"
+fi
+
+# 7. Units.
+install -d -m 755 "$UNIT_DIR"
+units_changed=0
+for unit in "${units[@]}"; do
+    if ! cmp -s "$SRC/systemd/$unit" "$UNIT_DIR/$unit"; then
+        install -m 644 "$SRC/systemd/$unit" "$UNIT_DIR/$unit"
+        own root:root "$UNIT_DIR/$unit"
+        say "installed $UNIT_DIR/$unit"
+        units_changed=1
+    fi
+done
+printf '%s\n' "${units[@]}" > "$APP/.installed-units"
+chmod 644 "$APP/.installed-units"
+
+case "$SYSTEMD" in
+    live)
+        [ "$units_changed" = 1 ] && systemctl daemon-reload
+        systemctl enable --quiet "${units[@]}"
+        say "enabled ${units[*]}"
+        if [ "$START" = 1 ]; then
+            systemctl restart "${units[@]}"
+            say "started ${units[*]}"
+        elif [ "$code_changed" = 1 ] || [ "$units_changed" = 1 ]; then
+            say "to (re)start: systemctl restart ${units[*]}  (running units keep the old code until then)"
+        fi
+        ;;
+    offline)
+        # Enabling is just symlinks, which systemctl can create without a running systemd.
+        systemctl_offline enable "${units[@]}" >/dev/null 2>&1 \
+            || say "warning: could not enable ${units[*]} (systemctl --root=${ROOT:-/} enable failed)"
+        if [ "$FAKE_ROOT" = 0 ]; then
+            say "systemd is not running here (no /run/systemd/system): units enabled for the next boot, nothing started"
+        fi
+        [ "$START" = 1 ] && say "--start ignored: no running systemd to start the units with"
+        ;;
+    none)
+        say "systemctl not found: units copied but not enabled"
+        ;;
+esac
+say "done. Next: edit $ENV_FILE, then: systemctl restart ${units[*]}"
