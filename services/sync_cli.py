@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
+import time
 
 from services import s3_uploader
 from services.config import EnvReader
@@ -55,4 +58,26 @@ def run(args: argparse.Namespace, env_file: str | None, config: UploaderConfig) 
                   if parse_name(path.name) else f"would skip {path.name} (not a segment name)")
         return 0
     argv = ["--once"] + (["--env-file", env_file] if env_file else [])
-    return s3_uploader.main(argv)
+    if not sys.stdout.isatty():
+        return s3_uploader.main(argv)
+    # On a terminal: the uploader runs as a child and a progress bar follows completed/.
+    child = subprocess.Popen([sys.executable, "-m", "services.s3_uploader", *argv],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    total_files, total_bytes = len(waiting), sum(p.stat().st_size for p in waiting if p.exists()) or 1
+    while child.poll() is None:
+        left = [p for p in waiting if p.exists()]
+        left_bytes = sum(p.stat().st_size for p in left if p.exists())
+        print("\r" + progress_line(total_files - len(left), total_files, total_bytes - left_bytes, total_bytes),
+              end="", flush=True)
+        time.sleep(0.5)
+    print("\r" + progress_line(total_files - sum(p.exists() for p in waiting), total_files, total_bytes,
+                                 total_bytes))
+    errors = [line for line in child.stderr.read().splitlines() if "ERROR" in line or "config error" in line]
+    print("\n".join(errors[-5:]))
+    return child.returncode
+
+
+def progress_line(done_files: int, files: int, done_bytes: int, total_bytes: int, width: int = 30) -> str:
+    filled = int(width * done_bytes / total_bytes) if total_bytes else width
+    return (f"[{'#' * filled}{'-' * (width - filled)}] {done_files}/{files} files, "
+            f"{human_bytes(done_bytes)} of {human_bytes(total_bytes)}")

@@ -35,3 +35,4 @@ def test_merge_keeps_other_rules_and_replaces_ours():
     other = {"ID": "logs", "Filter": {"Prefix": "logs/"}, "Status": "Enabled", "Expiration": {"Days": 7}}
     stale = dict(ours, Expiration={"Days": 5})
     assert merge_rules([other, stale], ours) == [other, ours]
+
