@@ -45,7 +45,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print("\n".join(exc.lines()), file=sys.stderr)
         return EX_CONFIG
     min_free = env.integer("MIN_FREE_DISK_MB", 2048, minimum=0) * 1024 * 1024
-    text, code = summary(run_recorder_checks(env_path if env_path.is_file() else None, env, min_free))
+    checks = run_recorder_checks(env_path if env_path.is_file() else None, env, min_free)
+    if env.raw("S3_BUCKET_NAME"):
+        from services.doctor import run_bucket_checks
+        checks += run_bucket_checks(EnvReader(env.values, env.source), already=checks)
+    text, code = summary(checks)
     print(text)
     return code
 
@@ -75,6 +79,13 @@ def cmd_cost(args: argparse.Namespace) -> int:
     return cost_cli.run(args, *load_config_or_exit(args.env_file, cost_cli.read_settings))
 
 
+def cmd_iam_policy(args: argparse.Namespace) -> int:
+    from services import iam_policy
+    settings = load_config_or_exit(args.env_file, iam_policy.read_settings)
+    print(json.dumps(iam_policy.render(settings, args.which), indent=2))
+    return 0
+
+
 def _day(text: str):
     from services.coverage_cli import parse_day
     return parse_day(text)
@@ -97,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = command("status", cmd_status, "services, cameras, upload backlog and disk at a glance")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    command("doctor", cmd_doctor, "check configuration, FFmpeg, cameras, disk and units")
+    command("doctor", cmd_doctor, "check configuration, FFmpeg, cameras, disk, units and the bucket")
     sync = command("sync", cmd_sync, "upload everything waiting now, or --verify local copies against the bucket")
     sync.add_argument("--dry-run", action="store_true", help="list what would be uploaded")
     sync.add_argument("--verify", action="store_true", help="compare local segments with the bucket")
@@ -118,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     lifecycle = command("lifecycle", cmd_lifecycle, "apply the bucket lifecycle rule (colder class, expiry)")
     lifecycle.add_argument("--dry-run", action="store_true", help="show the rule, change nothing")
     command("cost", cmd_cost, "monthly S3 cost estimate from the measured bitrate and retention")
+    iam = command("iam-policy", cmd_iam_policy, "print the least-privilege IAM policies (JSON) for the bucket")
+    iam.add_argument("--which", choices=("uploader", "admin", "both"), default="both",
+                     help="uploader (the recording host), admin (lifecycle, doctor's bucket settings) or both")
     return parser
 
 

@@ -7,7 +7,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from services.config import ConfigError, EnvReader
 from services.data_layout import DataLayout
@@ -126,3 +126,212 @@ def summary(checks: Iterable[Check]) -> tuple[str, int]:
     warns = sum(c.level == "warn" for c in checks)
     text = "\n".join(c.line() for c in checks) + f"\n\n{fails} failed, {warns} warnings, {len(checks) - fails - warns} ok"
     return text, 1 if fails else 0
+
+
+# ----- the bucket (issue 4 + 7) ---------------------------------------------------------------
+POLICY_HINT = "see `python -m services iam-policy`"
+_PUBLIC_BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+_UNSUPPORTED = ("NotImplemented", "501", "MethodNotAllowed", "405", "NotSupported", "XNotImplemented")
+_DENIED = ("AccessDenied", "403", "AllAccessDisabled")
+
+
+def _error_code(exc: BaseException) -> str:
+    from services.s3_client import _client_error_code
+    return _client_error_code(exc) or exc.__class__.__name__
+
+
+def _reason(exc: BaseException, what: str) -> str:
+    from services.s3_client import classify
+    return str(classify(exc, what))
+
+
+def _cannot_check(name: str, exc: BaseException, action: str) -> Check | None:
+    """A read of a bucket setting that the server or the policy does not allow: warn, never fail."""
+    code = _error_code(exc)
+    if code in _UNSUPPORTED:
+        return Check("warn", name, f"cannot check: this server does not implement it ({code})",
+                     "check the setting in the storage provider's console")
+    if code in _DENIED:
+        return Check("warn", name, f"cannot check: no permission ({action})",
+                     f"run doctor with admin credentials to see it; {action} is in the admin policy ({POLICY_HINT})")
+    return None
+
+
+def _reachable(client: Any, bucket: str, prefix: str, where: str) -> Check:
+    try:
+        client.head_bucket(Bucket=bucket)
+        return Check("ok", "bucket", f"s3://{bucket} at {where} is reachable")
+    except Exception as head_exc:  # noqa: BLE001 - every failure becomes one line
+        head_code = _error_code(head_exc)
+    if head_code in ("404", "NoSuchBucket", "NotFound"):
+        return Check("fail", "bucket", f"s3://{bucket} does not exist at {where}",
+                     "create the bucket, or fix S3_BUCKET_NAME / S3_ENDPOINT_URL / AWS_REGION")
+    # HEAD answers carry no error body: a listing of our own prefix says why (and succeeds
+    # where the policy allows s3:ListBucket only under S3_PREFIX).
+    try:
+        client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        return Check("ok", "bucket", f"s3://{bucket} at {where} is reachable (listing allowed under {prefix!r})")
+    except Exception as exc:  # noqa: BLE001
+        code, reason = _error_code(exc), _reason(exc, f"s3://{bucket}")
+    hints = {"SignatureDoesNotMatch": "fix AWS_SECRET_ACCESS_KEY",
+             "InvalidAccessKeyId": "fix AWS_ACCESS_KEY_ID (and the secret)",
+             "NoSuchBucket": "create the bucket, or fix S3_BUCKET_NAME",
+             "AccessDenied": f"the keys need s3:ListBucket on the bucket ({POLICY_HINT})",
+             "PermanentRedirect": "set AWS_REGION to the bucket's region",
+             "AuthorizationHeaderMalformed": "set AWS_REGION to the bucket's region"}
+    hint = hints.get(code, "check S3_ENDPOINT_URL, the network and the keys")
+    if code in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError", "ReadTimeoutError"):
+        reason = f"s3://{bucket}: cannot connect to {where}"
+    return Check("fail", "bucket", reason, hint)
+
+
+def _writable(client: Any, config: Any) -> Check:
+    import base64
+    import hashlib
+    import secrets
+
+    bucket = config.bucket
+    key = f"{config.prefix}.doctor/probe-{secrets.token_hex(6)}"
+    body = b"s3-uploader doctor probe; safe to delete\n"
+    put_args: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": body,
+                                # Content-MD5 satisfies object-lock buckets even with S3_CHECKSUM=off.
+                                "ContentMD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
+    if config.sse:
+        put_args["ServerSideEncryption"] = config.sse
+    if config.sse_kms_key_id:
+        put_args["SSEKMSKeyId"] = config.sse_kms_key_id
+    where = f"s3://{bucket}/{key}"
+    try:
+        version = client.put_object(**put_args).get("VersionId")
+    except Exception as exc:  # noqa: BLE001
+        return Check("fail", "bucket write", _reason(exc, f"writing a probe to {where}"),
+                     f"the uploader needs s3:PutObject on arn:aws:s3:::{bucket}/{config.prefix}* ({POLICY_HINT})")
+    try:
+        back = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:  # noqa: BLE001
+        return Check("fail", "bucket write", _reason(exc, f"reading the probe {where} back") +
+                     f" (the probe stays at {where})",
+                     f"the uploader needs s3:GetObject to verify uploads ({POLICY_HINT})")
+    if back != body:
+        return Check("fail", "bucket write", f"the probe {where} read back different bytes", "check the S3 server")
+    delete_args = {"Bucket": bucket, "Key": key, **({"VersionId": version} if version and version != "null" else {})}
+    try:
+        client.delete_object(**delete_args)
+        return Check("ok", "bucket write", f"wrote, read back and deleted a probe under {config.prefix}.doctor/")
+    except Exception as exc:  # noqa: BLE001
+        code = _error_code(exc)
+        if code in _DENIED:
+            return Check("ok", "bucket write", f"wrote and read back a probe; no delete permission, as the "
+                                               f"least-privilege policy intends, or object lock keeps it (the probe stays at {where})")
+        return Check("warn", "bucket write", f"wrote and read back a probe, but could not delete it "
+                                             f"({_reason(exc, 'delete')}); it stays at {where}",
+                     "delete it by hand, or let the lifecycle expiry remove it")
+
+
+def _encryption(client: Any, config: Any) -> Check:
+    name = "bucket encryption"
+    per_upload = f"; uploads ask for {config.sse} themselves (S3_SSE)" if config.sse else ""
+    try:
+        rules = client.get_bucket_encryption(Bucket=config.bucket).get(
+            "ServerSideEncryptionConfiguration", {}).get("Rules")
+    except Exception as exc:  # noqa: BLE001
+        if _error_code(exc) == "ServerSideEncryptionConfigurationNotFoundError":
+            return Check("warn", name, f"no default encryption on s3://{config.bucket}{per_upload}",
+                         f"aws s3api put-bucket-encryption --bucket {config.bucket} --server-side-encryption-configuration "
+                         "'{\"Rules\":[{\"ApplyServerSideEncryptionByDefault\":{\"SSEAlgorithm\":\"AES256\"}}]}'"
+                         + ("" if config.sse else ", or set S3_SSE=aes256"))
+        return _cannot_check(name, exc, "s3:GetEncryptionConfiguration") or \
+            Check("warn", name, f"cannot check: {_reason(exc, 'get_bucket_encryption')}", "")
+    if not rules:
+        return Check("warn", name, f"cannot check: the server does not report it{per_upload}",
+                     "check the server's encryption settings")
+    algorithms = sorted({(r.get("ApplyServerSideEncryptionByDefault") or {}).get("SSEAlgorithm", "?") for r in rules})
+    return Check("ok", name, f"default encryption {', '.join(algorithms)}")
+
+
+def _public_access(client: Any, config: Any) -> Check:
+    name = "bucket public access"
+    hint = (f"aws s3api put-public-access-block --bucket {config.bucket} --public-access-block-configuration "
+            "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true")
+    try:
+        block = client.get_public_access_block(Bucket=config.bucket).get("PublicAccessBlockConfiguration", {})
+    except Exception as exc:  # noqa: BLE001
+        if _error_code(exc) == "NoSuchPublicAccessBlockConfiguration":
+            return Check("warn", name, f"s3://{config.bucket} has no public access block "
+                                       "(an account-wide block may still apply)", hint)
+        return _cannot_check(name, exc, "s3:GetBucketPublicAccessBlock") or \
+            Check("warn", name, f"cannot check: {_reason(exc, 'get_public_access_block')}", "")
+    if not block:
+        return Check("warn", name, "cannot check: the server does not report it",
+                     "make sure the bucket is not public in the server's settings")
+    off = [flag for flag in _PUBLIC_BLOCK_FLAGS if not block.get(flag)]
+    if off:
+        return Check("warn", name, f"not all public access blocked: {', '.join(off)} off", hint)
+    return Check("ok", name, "all public access blocked")
+
+
+def _object_lock(client: Any, config: Any) -> Check:
+    name = "bucket object lock"
+    days = config.object_lock_days
+    wanted = f"S3_OBJECT_LOCK_DAYS={days}"
+    try:
+        lock = client.get_object_lock_configuration(Bucket=config.bucket).get("ObjectLockConfiguration", {})
+    except Exception as exc:  # noqa: BLE001
+        if _error_code(exc) == "ObjectLockConfigurationNotFoundError":
+            lock = {"ObjectLockEnabled": "Disabled"}
+        else:
+            found = _cannot_check(name, exc, "s3:GetBucketObjectLockConfiguration") or \
+                Check("warn", name, f"cannot check: {_reason(exc, 'get_object_lock_configuration')}", "")
+            if days and found.level == "warn":
+                return Check("warn", name, f"{found.detail}; {wanted} needs a bucket with object lock", found.hint)
+            return found
+    if not lock:
+        if days:
+            return Check("warn", name, f"cannot check: the server does not report object lock, and {wanted} "
+                                       "needs it: uploads may be refused or kept without retention",
+                         "use a server with object lock, or set S3_OBJECT_LOCK_DAYS=0")
+        return Check("warn", name, "cannot check: the server does not report object lock", "")
+    enabled = lock.get("ObjectLockEnabled") == "Enabled"
+    default = (lock.get("Rule") or {}).get("DefaultRetention") or {}
+    default_text = (f", bucket default {default.get('Mode', '?')} {default.get('Days') or default.get('Years')}"
+                    f" {'days' if default.get('Days') else 'years'}") if default else ""
+    if enabled:
+        mine = (f"; every upload is retained {days} days ({config.object_lock_mode})" if days
+                else "; S3_OBJECT_LOCK_DAYS=0, so uploads set no retention of their own")
+        return Check("ok", name, f"enabled{default_text}{mine}")
+    if days:
+        return Check("warn", name, f"disabled on s3://{config.bucket}, but {wanted}: the setting cannot work "
+                                   "(S3 refuses retention dates on such a bucket)",
+                     "object lock can only be chosen when creating a bucket (or enabled with versioning via "
+                     "put-object-lock-configuration); create one with --object-lock-enabled-for-bucket, "
+                     "or set S3_OBJECT_LOCK_DAYS=0")
+    return Check("ok", name, "disabled (S3_OBJECT_LOCK_DAYS=0)")
+
+
+def run_bucket_checks(env: EnvReader, already: Iterable[Check] = (), client: Any = None) -> list[Check]:
+    """Reachable, writable (probe), encryption, public access block and object lock of the bucket."""
+    from services.uploader_config import read_uploader_config
+
+    try:
+        config = read_uploader_config(env)
+    except ConfigError as exc:
+        seen = {c.detail for c in already}
+        return [Check("fail", "uploader configuration", str(issue), "edit the key in .env")
+                for issue in exc.issues if str(issue) not in seen] or \
+            [Check("fail", "uploader configuration", "invalid (see above)", "edit the keys in .env")]
+    if client is None:
+        from services.s3_client import make_client
+        try:
+            client = make_client(config)
+        except Exception as exc:  # noqa: BLE001 - e.g. a broken ~/.aws/config
+            return [Check("fail", "bucket", _reason(exc, "creating the S3 client"), "check the AWS settings")]
+    reachable = _reachable(client, config.bucket, config.prefix, config.safe_endpoint)
+    if reachable.level == "fail":
+        return [reachable]
+    checks = [reachable]
+    for check in (_writable, _encryption, _public_access, _object_lock):
+        try:
+            checks.append(check(client, config))
+        except Exception as exc:  # noqa: BLE001 - a check that breaks is one line, not a traceback
+            checks.append(Check("fail", "bucket", _reason(exc, check.__name__.strip("_")), ""))
+    return checks

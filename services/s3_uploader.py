@@ -110,6 +110,14 @@ class SegmentJob:
             # Full-object checksum: S3 validates the whole object and stores it for head_object.
             args["ChecksumAlgorithm"] = "CRC32"
             args["ChecksumCRC32"] = digest.crc32
+        if self.config.object_lock_days:
+            # Write once, read many: nobody (governance: nobody without the bypass permission) can
+            # delete or overwrite this version before the date. S3 demands a checksum with these
+            # headers; the config guarantees the CRC32 above (and its per-part CRC32s in multipart,
+            # where the lock headers go with CreateMultipartUpload).
+            args["ObjectLockMode"] = self.config.object_lock_mode
+            args["ObjectLockRetainUntilDate"] = datetime.fromtimestamp(
+                time.time() + self.config.object_lock_days * 86400, timezone.utc)
         return args
 
     def _target_key(self, key: str, digest: LocalDigest, name: str) -> tuple[str, Verification | None]:

@@ -18,6 +18,8 @@ STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING
                    "GLACIER", "DEEP_ARCHIVE", "REDUCED_REDUNDANCY", "EXPRESS_ONEZONE")
 SSE_MODES = ("aes256", "aws:kms", "none")
 CHECKSUM_MODES = ("crc32", "off")
+OBJECT_LOCK_MODES = ("governance", "compliance")
+OBJECT_LOCK_MAX_DAYS = 36500
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
 _CAMERA_NAME = re.compile(r"^CAMERA_(?P<id>\d+)_NAME$")
@@ -51,6 +53,8 @@ class UploaderConfig:
     alerts: AlertSettings = AlertSettings(None, 300.0, 900.0, 0.0)
     metrics_port: int = 0
     camera_names: tuple[tuple[int, str], ...] = ()
+    object_lock_days: int = 0           # 0 = off; else every object is retained this many days
+    object_lock_mode: str = "GOVERNANCE"  # "GOVERNANCE" or "COMPLIANCE"
 
     def camera_name(self, camera_id: int) -> str | None:
         """`CAMERA_<id>_NAME` when the .env has one (the recorder's settings share the file)."""
@@ -105,6 +109,17 @@ def _encryption(env: EnvReader, endpoint: str | None) -> tuple[str | None, str |
     return {"aes256": "AES256", "aws:kms": "aws:kms", "none": None}[mode], kms_key
 
 
+def _object_lock(env: EnvReader, checksum: str) -> tuple[int, str]:
+    """S3_OBJECT_LOCK_DAYS / S3_OBJECT_LOCK_MODE: per-object retention (write once, read many)."""
+    days = env.integer("S3_OBJECT_LOCK_DAYS", 0, minimum=0, maximum=OBJECT_LOCK_MAX_DAYS)
+    mode = env.choice("S3_OBJECT_LOCK_MODE", "governance", OBJECT_LOCK_MODES).upper()
+    if days and checksum == "off":
+        # S3 refuses an object-lock PUT without Content-MD5 or a checksum header.
+        env.error("S3_OBJECT_LOCK_DAYS", "object lock needs S3_CHECKSUM=crc32: S3 rejects uploads with a "
+                                         "retention date that carry no checksum (S3_CHECKSUM=off sends none)")
+    return days, mode
+
+
 def _camera_names(env: EnvReader) -> tuple[tuple[int, str], ...]:
     names = []
     for key, value in env.values.items():
@@ -129,6 +144,8 @@ def read_uploader_config(env: EnvReader) -> UploaderConfig:
     endpoint = _endpoint(env)
     sse, kms_key = _encryption(env, endpoint)
     part_size = env.integer("MULTIPART_PART_SIZE_MB", 16, minimum=5, maximum=5120) * MB
+    checksum = env.choice("S3_CHECKSUM", "crc32", CHECKSUM_MODES)
+    lock_days, lock_mode = _object_lock(env, checksum)
     config = UploaderConfig(
         common=common,
         bucket=bucket,
@@ -141,7 +158,7 @@ def read_uploader_config(env: EnvReader) -> UploaderConfig:
         storage_class=env.choice("S3_STORAGE_CLASS", "standard", [c.lower() for c in STORAGE_CLASSES]).upper(),
         sse=sse,
         sse_kms_key_id=kms_key,
-        checksum=env.choice("S3_CHECKSUM", "crc32", CHECKSUM_MODES),
+        checksum=checksum,
         retention_hours=env.decimal("LOCAL_RETENTION_HOURS", 24.0, minimum=0.0, maximum=24.0 * 3650),
         min_free_bytes=env.integer("MIN_FREE_DISK_MB", 2048, minimum=0) * MB,
         delete_unuploaded_when_full=env.boolean("DELETE_UNUPLOADED_WHEN_FULL", False),
@@ -155,6 +172,8 @@ def read_uploader_config(env: EnvReader) -> UploaderConfig:
         alerts=read_alert_settings(env),
         metrics_port=env.integer("UPLOADER_METRICS_PORT", 0, minimum=0, maximum=65535),
         camera_names=_camera_names(env),
+        object_lock_days=lock_days,
+        object_lock_mode=lock_mode,
     )
     env.check()
     return config
