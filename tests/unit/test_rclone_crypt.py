@@ -1,0 +1,305 @@
+"""rclone crypt framing: sizes, round trips, failures, seeking, checksums, obscured passwords."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import zlib
+from pathlib import Path
+
+import pytest
+
+from services import decrypt_cli
+from services.rclone_crypt import (
+    BLOCK_DATA_SIZE, BLOCK_SIZE, HEADER_SIZE, MAGIC, CryptError, EncryptingReader, _nonce_add,
+    content_fingerprint, decrypt_bytes, decrypt_file, decrypt_stream, derive_keys, encrypt_bytes,
+    encrypted_name, encrypted_size, password_from_setting, plain_name, plain_size, reveal)
+
+KIB64 = BLOCK_DATA_SIZE
+SIZES = [0, 1, 16, KIB64 - 1, KIB64, KIB64 + 1, 3 * KIB64, 5 * KIB64 + 12345]
+# Produced with `rclone obscure 'pässwörd'` (rclone v1.75); a random IV each run, any reveals.
+OBSCURED_VECTOR = ("yxmpqNVJwkRmfxsNUfTlgTtB3DOgLI8_MGw", "pässwörd")
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return derive_keys("correct horse", "battery staple")
+
+
+@pytest.fixture(scope="module")
+def other_keys():
+    return derive_keys("wrong horse", "battery staple")
+
+
+def test_key_derivation_matches_rclone_known_answers():
+    # Data keys from rclone's backend/crypt/cipher_test.go TestKey.
+    assert derive_keys("potato", "").data_key[:8] == bytes([0x74, 0x55, 0xC7, 0x1A, 0xB1, 0x7C, 0x86, 0x5B])
+    assert derive_keys("potato", None).name_tweak[:4] == bytes([0xC1, 0x8D, 0x59, 0x32])
+    assert derive_keys("potato", "sausage").data_key[:8] == bytes([0x8E, 0x9B, 0x6B, 0x99, 0xF8, 0x69, 0x04, 0x67])
+
+
+def test_empty_password_refused_and_keys_never_printed(keys):
+    with pytest.raises(CryptError):
+        derive_keys("", None)
+    assert keys.data_key.hex() not in repr(keys)
+    assert "correct horse" not in repr(keys)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sizes_and_round_trip(keys, size):
+    data = os.urandom(size)
+    encrypted = encrypt_bytes(data, keys)
+    assert len(encrypted) == encrypted_size(size)
+    assert plain_size(len(encrypted)) == size
+    assert encrypted[:8] == MAGIC
+    assert decrypt_bytes(encrypted, keys) == data
+
+
+def test_size_formula_edges():
+    assert encrypted_size(0) == HEADER_SIZE
+    assert encrypted_size(1) == HEADER_SIZE + 17
+    assert encrypted_size(KIB64) == HEADER_SIZE + BLOCK_SIZE
+    assert encrypted_size(KIB64 + 1) == HEADER_SIZE + BLOCK_SIZE + 17
+    for impossible in (-1, 0, 31, HEADER_SIZE + 1, HEADER_SIZE + 16, HEADER_SIZE + BLOCK_SIZE + 16):
+        with pytest.raises(CryptError):
+            plain_size(impossible)
+    with pytest.raises(CryptError):
+        encrypted_size(-1)
+
+
+def test_nonce_increments_little_endian_with_carry():
+    assert _nonce_add(bytes(24), 1) == b"\x01" + bytes(23)
+    assert _nonce_add(b"\xff\xff" + bytes(22), 1) == b"\x00\x00\x01" + bytes(21)
+    assert _nonce_add(b"\xff" * 24, 1) == bytes(24)
+
+
+def test_blocks_use_consecutive_nonces(keys):
+    from nacl.bindings import crypto_secretbox_open
+
+    nonce = b"\xfe" + bytes(23)
+    data = os.urandom(3 * KIB64)
+    encrypted = encrypt_bytes(data, keys, nonce)
+    third = encrypted[HEADER_SIZE + 2 * BLOCK_SIZE:]
+    assert crypto_secretbox_open(third, b"\x00\x01" + bytes(22), keys.data_key) == data[2 * KIB64:]
+
+
+def test_wrong_password_is_one_line_without_secrets(keys, other_keys):
+    encrypted = encrypt_bytes(b"x" * 1000, keys)
+    with pytest.raises(CryptError) as caught:
+        decrypt_bytes(encrypted, other_keys)
+    message = str(caught.value)
+    assert "wrong password" in message and "\n" not in message
+    assert "horse" not in message and "staple" not in message
+
+
+def test_bad_magic_and_too_short(keys):
+    encrypted = encrypt_bytes(b"hello", keys)
+    with pytest.raises(CryptError, match="bad magic"):
+        decrypt_bytes(b"NOTCLONE" + encrypted[8:], keys)
+    with pytest.raises(CryptError, match="bad magic"):
+        decrypt_stream(io.BytesIO(b"\x00\x00\x00\x18ftypisom" + bytes(100)), io.BytesIO(), keys)
+    with pytest.raises(CryptError, match="too short"):
+        decrypt_stream(io.BytesIO(encrypted[:20]), io.BytesIO(), keys)
+    with pytest.raises(CryptError, match="too short"):
+        decrypt_stream(io.BytesIO(b""), io.BytesIO(), keys)
+
+
+def test_truncation_detected(keys):
+    encrypted = encrypt_bytes(os.urandom(3 * KIB64 + 100), keys)
+    cut_mid_block = encrypted[:HEADER_SIZE + BLOCK_SIZE + 1000]
+    with pytest.raises(CryptError, match="truncated"):
+        decrypt_stream(io.BytesIO(cut_mid_block), io.BytesIO(), keys)
+    cut_in_tag = encrypted[:HEADER_SIZE + BLOCK_SIZE + 10]
+    with pytest.raises(CryptError, match="truncated"):
+        decrypt_stream(io.BytesIO(cut_in_tag), io.BytesIO(), keys)
+    # A cut at a block boundary is only visible against the stored size.
+    cut_at_boundary = encrypted[:HEADER_SIZE + 2 * BLOCK_SIZE]
+    assert decrypt_stream(io.BytesIO(cut_at_boundary), io.BytesIO(), keys) == 2 * KIB64
+    with pytest.raises(CryptError, match="truncated"):
+        decrypt_stream(io.BytesIO(cut_at_boundary), io.BytesIO(), keys, expected_size=len(encrypted))
+
+
+def test_damaged_block_detected(keys):
+    encrypted = bytearray(encrypt_bytes(os.urandom(2 * KIB64), keys))
+    encrypted[HEADER_SIZE + BLOCK_SIZE + 500] ^= 1
+    with pytest.raises(CryptError, match="block 1"):
+        decrypt_bytes(bytes(encrypted), keys)
+
+
+def test_reader_streams_a_file_and_hashes_what_it_produced(tmp_path, keys):
+    data = os.urandom(4 * KIB64 + 7)
+    source = tmp_path / "seg.mp4"
+    source.write_bytes(data)
+    with EncryptingReader(source, keys) as reader:
+        assert reader.seekable() and reader.size == encrypted_size(len(data))
+        chunks = []
+        while chunk := reader.read(10_000):          # odd sizes cross block boundaries
+            chunks.append(chunk)
+        ciphertext = b"".join(chunks)
+        digest = reader.digest()
+    assert len(ciphertext) == reader.size
+    assert ciphertext[8:32] == reader.nonce
+    assert digest.md5 == hashlib.md5(ciphertext).hexdigest()
+    assert reader.crc32 == zlib.crc32(ciphertext)
+    assert decrypt_bytes(ciphertext, keys) == data
+
+
+def test_reader_seek_and_reread_like_boto3(tmp_path, keys):
+    """s3transfer: tell, seek(0, 2), tell, seek back; botocore: read for a checksum, seek, read again."""
+    data = os.urandom(3 * KIB64 + 5)
+    source = tmp_path / "seg.mp4"
+    source.write_bytes(data)
+    reader = EncryptingReader(source, keys)
+    start = reader.tell()
+    assert reader.seek(0, 2) == encrypted_size(len(data)) and reader.tell() == reader.size
+    reader.seek(start)
+    first = reader.read()
+    reader.seek(0)
+    assert reader.read() == first
+    reader.seek(HEADER_SIZE + BLOCK_SIZE + 3)
+    assert reader.read(100) == first[HEADER_SIZE + BLOCK_SIZE + 3:HEADER_SIZE + BLOCK_SIZE + 103]
+    assert reader.digest().md5 == hashlib.md5(first).hexdigest()   # counted once
+    reader.close()
+
+
+def test_reader_part_sized_reads_are_full(tmp_path, keys):
+    data = os.urandom(5 * KIB64)
+    source = tmp_path / "seg.mp4"
+    source.write_bytes(data)
+    part = 100_000
+    with EncryptingReader(source, keys) as reader:
+        parts = iter(lambda: reader.read(part), b"")
+        sizes = [len(p) for p in parts]
+    total = encrypted_size(len(data))
+    assert sizes == [part] * (total // part) + [total % part]
+
+
+class _Stream(io.RawIOBase):
+    """A non-seekable source with short reads, like a pipe or a socket."""
+
+    def __init__(self, data: bytes):
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self._data.read(min(len(buffer), 5000))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_reader_over_a_stream_is_not_seekable(keys):
+    data = os.urandom(2 * KIB64 + 3)
+    reader = EncryptingReader(_Stream(data), keys)
+    assert not reader.seekable() and reader.size is None
+    with pytest.raises(io.UnsupportedOperation):
+        reader.seek(0, 2)
+    ciphertext = reader.read(KIB64) + reader.read()
+    assert reader.complete and reader.digest().size == len(ciphertext) == encrypted_size(len(data))
+    assert decrypt_bytes(ciphertext, keys) == data
+    empty = EncryptingReader(_Stream(b""), keys)
+    assert empty.read() == MAGIC + empty.nonce and empty.complete
+
+
+def test_reader_with_fixed_nonce_is_deterministic(keys):
+    nonce = bytes(range(24))
+    assert encrypt_bytes(b"abc" * 50_000, keys, nonce) == encrypt_bytes(b"abc" * 50_000, keys, nonce)
+    assert encrypt_bytes(b"abc", keys) != encrypt_bytes(b"abc", keys)
+    with pytest.raises(CryptError):
+        EncryptingReader(io.BytesIO(b""), keys, b"short")
+
+
+def test_source_shrinking_during_encryption_is_an_error(tmp_path, keys):
+    source = tmp_path / "seg.mp4"
+    source.write_bytes(os.urandom(3 * KIB64))
+    with EncryptingReader(source, keys) as reader:
+        reader.read(1000)
+        with open(source, "r+b") as handle:
+            handle.truncate(KIB64)
+        with pytest.raises(CryptError, match="shorter"):
+            reader.read()
+
+
+def test_names():
+    assert encrypted_name("camera_1_2026-01-24_14-30-00.mp4") == "camera_1_2026-01-24_14-30-00.mp4.bin"
+    assert plain_name("a.mp4.bin") == "a.mp4"
+    for bad in ("a.mp4", ".bin"):
+        with pytest.raises(CryptError):
+            plain_name(bad)
+
+
+def test_reveal_known_vector_and_settings():
+    obscured, plain = OBSCURED_VECTOR
+    assert reveal(obscured) == plain
+    assert password_from_setting("obscured:" + obscured) == plain
+    assert password_from_setting(obscured) == obscured          # no prefix: plain text
+    for bad in ("not base64!", "abc", "a+b/"):
+        with pytest.raises(CryptError) as caught:
+            reveal(bad)
+        assert "\n" not in str(caught.value)
+
+
+def test_reveal_matches_the_real_rclone_obscure():
+    import subprocess
+
+    from tests.support.s3_server import rclone_binary
+
+    try:
+        binary = rclone_binary()
+    except RuntimeError:
+        pytest.skip("rclone not installed")
+    obscured = subprocess.run([binary, "obscure", "s3cr3t with spaces"], capture_output=True,
+                              text=True, check=True, timeout=20).stdout.strip()
+    assert reveal(obscured) == "s3cr3t with spaces"
+
+
+def test_content_fingerprint_is_keyed(keys, other_keys):
+    md5 = hashlib.md5(b"video").hexdigest()
+    assert content_fingerprint(keys, md5) == content_fingerprint(keys, md5.upper())
+    assert content_fingerprint(keys, md5) != content_fingerprint(other_keys, md5)
+    assert md5 not in content_fingerprint(keys, md5)
+
+
+def test_decrypt_file_leaves_nothing_on_failure(tmp_path, keys, other_keys):
+    source = tmp_path / "seg.mp4.bin"
+    data = os.urandom(KIB64 + 10)
+    source.write_bytes(encrypt_bytes(data, keys))
+    target = tmp_path / "out.mp4"
+    with pytest.raises(CryptError):
+        decrypt_file(source, target, other_keys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seg.mp4.bin"]
+    assert decrypt_file(source, target, keys) == len(data)
+    assert target.read_bytes() == data
+    with pytest.raises(FileExistsError):
+        decrypt_file(source, target, keys)
+
+
+def _args(source: Path | str, output: Path) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    decrypt_cli.add_arguments(parser)
+    return parser.parse_args([str(source), "-o", str(output)])
+
+
+def test_decrypt_cli_local(tmp_path, keys, other_keys, capsys):
+    data = os.urandom(3 * KIB64)
+    source = tmp_path / "camera_1_2026-01-24_14-30-00.mp4.bin"
+    source.write_bytes(encrypt_bytes(data, keys))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+
+    assert decrypt_cli.run(_args(source, out_dir), other_keys, None) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "wrong password" in err and "Traceback" not in err
+    assert list(out_dir.iterdir()) == []
+
+    assert decrypt_cli.run(_args(source, out_dir), keys, None) == 0
+    assert (out_dir / "camera_1_2026-01-24_14-30-00.mp4").read_bytes() == data
+    assert decrypt_cli.run(_args(source, out_dir), keys, None) == 1      # never overwrites
+    assert "not overwritten" in capsys.readouterr().err
+
+    assert decrypt_cli.run(_args(tmp_path / "missing.bin", tmp_path / "x.mp4"), keys, None) == 1
+    assert decrypt_cli.run(_args("s3://bucket/key.bin", tmp_path / "x.mp4"), keys, None) == 78
+    assert decrypt_cli.run(_args(source, tmp_path / "x.mp4"), None, None) == 78
+    assert not (tmp_path / "x.mp4").exists()
