@@ -86,6 +86,27 @@ def cmd_iam_policy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decrypt_settings(env: EnvReader):
+    from services.encryption_config import read_encryption
+    keys = read_encryption(env)
+    uploader = None
+    if env.raw("S3_BUCKET_NAME"):
+        from services.uploader_config import read_uploader_config
+        uploader = read_uploader_config(env)
+    env.check()
+    return keys, uploader
+
+
+def cmd_decrypt(args: argparse.Namespace) -> int:
+    from services import decrypt_cli
+    keys, uploader = load_config_or_exit(args.env_file, _decrypt_settings)
+    client = None
+    if uploader is not None and args.source.startswith("s3://"):
+        from services.s3_client import make_client
+        client = make_client(uploader)
+    return decrypt_cli.run(args, keys, client)
+
+
 def _day(text: str):
     from services.coverage_cli import parse_day
     return parse_day(text)
@@ -129,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     lifecycle = command("lifecycle", cmd_lifecycle, "apply the bucket lifecycle rule (colder class, expiry)")
     lifecycle.add_argument("--dry-run", action="store_true", help="show the rule, change nothing")
     command("cost", cmd_cost, "monthly S3 cost estimate from the measured bitrate and retention")
+    from services.decrypt_cli import add_arguments as decrypt_arguments
+    decrypt_arguments(command("decrypt", cmd_decrypt,
+                              "turn an encrypted object (s3://BUCKET/KEY) or .bin file back into the MP4"))
     iam = command("iam-policy", cmd_iam_policy, "print the least-privilege IAM policies (JSON) for the bucket")
     iam.add_argument("--which", choices=("uploader", "admin", "both"), default="both",
                      help="uploader (the recording host), admin (lifecycle, doctor's bucket settings) or both")

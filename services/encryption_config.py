@@ -1,0 +1,36 @@
+"""Client-side encryption settings: rclone crypt's `password` and `password2`, plain or obscured."""
+from __future__ import annotations
+
+from services.config import EnvReader
+from services.rclone_crypt import CryptError, CryptKeys, derive_keys, password_from_setting
+from services.redact import register_secret
+
+
+def read_encryption(env: EnvReader) -> CryptKeys | None:
+    """The crypt keys when ENCRYPTION_PASSWORD is set, else None; problems become config errors."""
+    raw_password, raw_salt = env.raw("ENCRYPTION_PASSWORD"), env.raw("ENCRYPTION_SALT")
+    for value in (raw_password, raw_salt):
+        register_secret(value)
+    if raw_password is None:
+        if raw_salt is not None:
+            env.error("ENCRYPTION_SALT", "set only together with ENCRYPTION_PASSWORD")
+        return None
+    try:
+        password = password_from_setting(raw_password)
+    except CryptError as exc:
+        env.error("ENCRYPTION_PASSWORD", str(exc))
+        return None
+    register_secret(password)
+    salt = None
+    if raw_salt is not None:
+        try:
+            salt = password_from_setting(raw_salt)
+        except CryptError as exc:
+            env.error("ENCRYPTION_SALT", str(exc))
+            return None
+        register_secret(salt)
+    try:
+        return derive_keys(password, salt)
+    except CryptError as exc:
+        env.error("ENCRYPTION_PASSWORD", str(exc))
+        return None
