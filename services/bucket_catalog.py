@@ -14,6 +14,7 @@ from services.segment_names import SegmentName, parse_name
 
 DURATION_METADATA = "segment-duration"
 _CONFLICT = re.compile(r"\.conflict-[0-9a-f]+(?=\.mp4$)")
+_ENCRYPTED = re.compile(r"\.bin$")
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,9 @@ def day_prefix(prefix: str, camera_id: int, day: datetime) -> str:
 
 
 def name_of_key(key: str) -> SegmentName | None:
-    """The segment a key holds, conflict copies included (`...conflict-<hash>.mp4`)."""
-    return parse_name(_CONFLICT.sub("", key.rsplit("/", 1)[-1]))
+    """The segment a key holds: conflict copies (`...conflict-<hash>.mp4`) and rclone-crypt
+    objects (`....mp4.bin`) included."""
+    return parse_name(_CONFLICT.sub("", _ENCRYPTED.sub("", key.rsplit("/", 1)[-1])))
 
 
 def list_segments(client: Any, bucket: str, prefix: str, camera_id: int, window: Span) -> list[StoredSegment]:

@@ -14,7 +14,9 @@ from services.config import EnvReader, read_common
 from services.coverage import Span, segment_spans
 from services.data_layout import DataLayout
 from services.mp4_fragments import video_duration
+from services.rclone_crypt import CryptError, decrypt_file
 from services.s3_client import S3Problem, classify, make_client
+from services.s3_keys import ENCRYPTED_SUFFIX
 from services.segment_names import parse_name
 from services.uploader_config import UploaderConfig, read_uploader_config
 
@@ -57,7 +59,7 @@ def remote_segments(settings: Settings, client, camera_id: int, window: Span) ->
     config = settings.uploader
     stored = with_durations(client, config.bucket, list_segments(client, config.bucket, config.prefix, camera_id, window))
     spans = segment_spans([(s.name.start, s.duration) for s in stored], settings.segment_duration)
-    return {s.key.rsplit("/", 1)[-1]: (s, span) for s, span in zip(stored, spans)}
+    return {s.name.filename: (s, span) for s, span in zip(stored, spans)}
 
 
 def _describe_gaps(plan: ClipPlan) -> list[str]:
@@ -108,9 +110,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if piece.name in local:
                 paths[piece.name] = local[piece.name][0]
                 continue
+            key = remote[piece.name][0].key
             target = Path(work) / piece.name
             try:
-                client.download_file(settings.uploader.bucket, remote[piece.name][0].key, str(target))
+                if key.endswith(ENCRYPTED_SUFFIX):
+                    if settings.uploader.crypt is None:
+                        print(f"clip: {key} is encrypted; set ENCRYPTION_PASSWORD")
+                        return 1
+                    sealed = Path(work) / (piece.name + ENCRYPTED_SUFFIX)
+                    client.download_file(settings.uploader.bucket, key, str(sealed))
+                    decrypt_file(sealed, target, settings.uploader.crypt)
+                    sealed.unlink()
+                else:
+                    client.download_file(settings.uploader.bucket, key, str(target))
+            except CryptError as exc:
+                print(f"clip: {key}: {exc}")
+                return 1
             except Exception as exc:  # noqa: BLE001
                 print(f"clip: {classify(exc, 'downloading ' + piece.name)}")
                 return 1

@@ -7,6 +7,7 @@ per interval. Messages are redacted here so no caller can leak a key.
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from services.uploader_config import UploaderConfig
 
 # Threads each managed transfer uses for the parts of one file.
 PART_THREADS = 4
+STREAM_CHUNKS_IN_MEMORY = 4
 CONFIG_ERROR_CODES = {
     "NoSuchBucket": "bucket does not exist",
     "AccessDenied": "access denied",
@@ -121,6 +123,9 @@ class ObjectStore:
 
     def __init__(self, client: Any, bucket: str, transfer: TransferConfig):
         self.client, self.bucket, self.transfer = client, bucket, transfer
+        # A stream's parts are buffered in memory (10 by default): keep one upload's memory bounded.
+        self.stream_transfer = copy.copy(transfer)
+        self.stream_transfer.max_in_memory_upload_chunks = STREAM_CHUNKS_IN_MEMORY
 
     def head(self, key: str) -> RemoteObject | None:
         """The object's facts, or None when there is no object under `key`."""
@@ -142,6 +147,14 @@ class ObjectStore:
                                     Config=self.transfer, Callback=progress)
         except Exception as exc:  # boto3 wraps ClientError in S3UploadFailedError
             raise classify(exc, f"uploading {path.name} to s3://{self.bucket}/{key}") from None
+
+    def upload_stream(self, stream: Any, key: str, extra_args: Mapping[str, Any]) -> None:
+        """Managed transfer from a file object (the encrypting reader); memory stays bounded."""
+        try:
+            self.client.upload_fileobj(stream, self.bucket, key, ExtraArgs=dict(extra_args),
+                                       Config=self.stream_transfer)
+        except Exception as exc:  # boto3 wraps ClientError in S3UploadFailedError
+            raise classify(exc, f"uploading to s3://{self.bucket}/{key}") from None
 
     def abort_incomplete_uploads(self, prefix: str) -> list[str]:
         """Abort multipart uploads under our prefix that a crashed run left behind."""

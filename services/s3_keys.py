@@ -6,6 +6,14 @@ from __future__ import annotations
 
 from services.segment_names import SUFFIX, SegmentName
 
+# What rclone's crypt remote (filename_encryption = off) appends to an encrypted file's name.
+ENCRYPTED_SUFFIX = ".bin"
+
+
+def stored_key(prefix: str, segment: SegmentName, encrypted: bool) -> str:
+    """The key the uploader writes: `object_key`, plus `.bin` when the content is encrypted."""
+    return object_key(prefix, segment) + (ENCRYPTED_SUFFIX if encrypted else "")
+
 
 def object_key(prefix: str, segment: SegmentName) -> str:
     """The key for `segment`; `prefix` is already normalised ('' or ending in '/')."""
@@ -20,8 +28,9 @@ def distinct_key(key: str, content_hash: str) -> str:
     earlier upload there instead of creating yet another copy.
     """
     marker = f".conflict-{content_hash[:12]}"
-    if key.endswith(SUFFIX):
-        return key[: -len(SUFFIX)] + marker + SUFFIX
+    for tail in (SUFFIX + ENCRYPTED_SUFFIX, SUFFIX):  # rclone crypt needs `.bin` to stay last
+        if key.endswith(tail):
+            return key[: -len(tail)] + marker + tail
     return key + marker
 
 

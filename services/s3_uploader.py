@@ -44,11 +44,16 @@ from services.mp4_fragments import video_duration
 from services.redact import redact
 from services.retention import LocalFile, disk_guard, expired
 from services.s3_client import ObjectStore, S3Problem, classify, make_client, transfer_config
-from services.s3_keys import distinct_filename, distinct_key, object_key
+from services.rclone_crypt import EncryptingReader, content_fingerprint, encrypted_size
+from services.s3_keys import distinct_filename, distinct_key, stored_key
 from services.sd_notify import notify, watchdog_interval
 from services.segment_names import SegmentName, parse_name
 from services.state_file import publish
-from services.upload_verify import CRC_METADATA, LocalDigest, Verification, digest_file, verify
+from services.upload_verify import (CRC_METADATA, LocalDigest, RemoteObject, Verification, digest_file,
+                                    verify)
+
+PLAIN_SIZE_METADATA = "crypt-plain-size"
+FINGERPRINT_METADATA = "crypt-fingerprint"
 from services.uploader_config import UploaderConfig, read_uploader_config
 
 EX_TEMPFAIL = 75
@@ -91,15 +96,22 @@ class SegmentJob:
 
     def extra_args(self, segment: SegmentName, digest: LocalDigest, duration: float | None) -> dict[str, Any]:
         metadata = {"camera-id": str(segment.camera_id),
-                    "segment-start": segment.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    CRC_METADATA: digest.crc32}
+                    "segment-start": segment.start.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        crypt = self.config.crypt
+        if crypt is None:
+            metadata[CRC_METADATA] = digest.crc32
+        else:
+            # Ciphertexts differ on every encryption (new nonce): these decide "same content".
+            metadata[PLAIN_SIZE_METADATA] = str(digest.size)
+            metadata[FINGERPRINT_METADATA] = content_fingerprint(crypt, digest.md5)
         if duration is not None:
             # `coverage` and `clip` read it to place the segment's end exactly.
             metadata[DURATION_METADATA] = f"{duration:.3f}"
         name = self.config.camera_name(segment.camera_id)
         if name:
             metadata["camera-name"] = header_safe(name)
-        args: dict[str, Any] = {"ContentType": "video/mp4", "Metadata": metadata}
+        args: dict[str, Any] = {"ContentType": "video/mp4" if crypt is None else "application/octet-stream",
+                                "Metadata": metadata}
         if self.config.storage_class != "STANDARD":
             args["StorageClass"] = self.config.storage_class
         if self.config.sse:
@@ -109,7 +121,8 @@ class SegmentJob:
         if self.config.checksum == "crc32":
             # Full-object checksum: S3 validates the whole object and stores it for head_object.
             args["ChecksumAlgorithm"] = "CRC32"
-            args["ChecksumCRC32"] = digest.crc32
+            if crypt is None:  # the ciphertext's CRC32 is only known once it has been sent
+                args["ChecksumCRC32"] = digest.crc32
         if self.config.object_lock_days:
             # Write once, read many: nobody (governance: nobody without the bypass permission) can
             # delete or overwrite this version before the date. S3 demands a checksum with these
@@ -120,12 +133,24 @@ class SegmentJob:
                 time.time() + self.config.object_lock_days * 86400, timezone.utc)
         return args
 
+    def _same_content(self, digest: LocalDigest, remote: RemoteObject) -> Verification:
+        """Does `remote` hold this file? Encrypted objects are compared by size and keyed fingerprint."""
+        crypt = self.config.crypt
+        if crypt is None:
+            return verify(digest, remote)
+        expected = encrypted_size(digest.size)
+        if remote.size != expected:
+            return Verification(False, "crypt-fingerprint", f"size {remote.size}, encrypted file is {expected}")
+        if (remote.metadata or {}).get(FINGERPRINT_METADATA) != content_fingerprint(crypt, digest.md5):
+            return Verification(False, "crypt-fingerprint", "other content or another password")
+        return Verification(True, "crypt-fingerprint")
+
     def _target_key(self, key: str, digest: LocalDigest, name: str) -> tuple[str, Verification | None]:
         """Where to upload, or the verification of an object that is already there."""
         remote = self.store.head(key)
         if remote is None:
             return key, None
-        check = verify(digest, remote)
+        check = self._same_content(digest, remote)
         # A size-only match cannot tell our file from someone else's: keep both.
         if check.ok and check.method != "size":
             logger.info("{} is already in the bucket as {} (verified by {})", name, key, check.method)
@@ -137,7 +162,7 @@ class SegmentJob:
             logger.warning("s3://{}/{} already exists with other content ({}); not overwriting, "
                            "uploading {} as {}", self.config.bucket, key, why, name, alternative)
             return alternative, None
-        again = verify(digest, other)
+        again = self._same_content(digest, other)
         if again.ok:  # the name holds our content hash, so a size match is enough here
             logger.info("{} is already in the bucket as {} (verified by {})", name, alternative, again.method)
             return alternative, again
@@ -159,6 +184,15 @@ class SegmentJob:
             # Byte-identical copy already kept (its name carries the same content hash).
             os.unlink(path)
 
+    def _upload(self, path: Path, key: str, extra_args: dict[str, Any], digest: LocalDigest) -> LocalDigest:
+        """Send the file (encrypted on the fly when configured); the digest of what was sent."""
+        if self.config.crypt is None:
+            self.store.upload(path, key, extra_args)
+            return digest
+        with EncryptingReader(path, self.config.crypt) as reader:
+            self.store.upload_stream(reader, key, extra_args)
+            return reader.digest()
+
     def run(self, path: Path) -> Outcome:
         segment = parse_name(path.name)
         assert segment is not None, "the scheduler only queues parseable names"
@@ -169,17 +203,20 @@ class SegmentJob:
             return Outcome(path, "gone")
         except OSError as exc:
             return Outcome(path, "retry", message=f"cannot read {path.name}: {exc.strerror}")
-        key = object_key(self.config.prefix, segment)
+        key = stored_key(self.config.prefix, segment, self.config.crypt is not None)
         uploaded = 0
         try:
             key, check = self._target_key(key, digest, path.name)
             if check is None:
-                self.store.upload(path, key, self.extra_args(segment, digest, video_duration(path)))
+                sent = self._upload(path, key, self.extra_args(segment, digest, video_duration(path)), digest)
                 uploaded = digest.size
                 remote = self.store.head(key)
                 if remote is None:
                     return Outcome(path, "retry", message=f"{key} not found right after uploading {path.name}")
-                check = verify(digest, remote)
+                # The bytes actually sent, then (encrypted) that they are this file's encryption.
+                check = verify(sent, remote)
+                if check.ok and self.config.crypt is not None:
+                    check = self._same_content(digest, remote)
                 if not check.ok:
                     logger.error("verification of s3://{}/{} failed ({}); {} stays in completed/",
                                  self.config.bucket, key, check.detail, path.name)

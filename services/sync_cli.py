@@ -10,7 +10,7 @@ from services import s3_uploader
 from services.config import EnvReader
 from services.data_layout import DataLayout
 from services.s3_client import classify, make_client
-from services.s3_keys import object_key
+from services.s3_keys import stored_key
 from services.segment_names import parse_name
 from services.status_report import human_bytes
 from services.sync_verify import compare, list_day_folders, local_segments, requeue
@@ -24,13 +24,14 @@ def read_settings(env: EnvReader) -> UploaderConfig:
 def verify(args: argparse.Namespace, config: UploaderConfig) -> int:
     layout = DataLayout(config.common.data_dir)
     paths = local_segments(layout)
-    keys = [object_key(config.prefix, parse_name(p.name)) for p in paths]
+    encrypted = config.crypt is not None
+    keys = [stored_key(config.prefix, parse_name(p.name), encrypted) for p in paths]
     try:
         remote = list_day_folders(make_client(config), config.bucket, keys)
     except Exception as exc:  # noqa: BLE001
         print(f"sync: {classify(exc, 'listing the bucket')}")
         return 1
-    findings = compare(paths, remote, config.prefix, layout)
+    findings = compare(paths, remote, config.prefix, layout, encrypted)
     counts: dict[str, int] = {}
     for finding in findings:
         counts[finding.verdict] = counts.get(finding.verdict, 0) + 1
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace, env_file: str | None, config: UploaderConfig) 
     print(f"{len(waiting)} segments waiting ({human_bytes(sum(p.stat().st_size for p in waiting))})")
     if args.dry_run:
         for path in waiting:
-            print(f"would upload {path.name} -> s3://{config.bucket}/{object_key(config.prefix, parse_name(path.name))}"
+            print(f"would upload {path.name} -> s3://{config.bucket}/"
+                  f"{stored_key(config.prefix, parse_name(path.name), config.crypt is not None)}"
                   if parse_name(path.name) else f"would skip {path.name} (not a segment name)")
         return 0
     argv = ["--once"] + (["--env-file", env_file] if env_file else [])

@@ -11,7 +11,8 @@ from typing import Any, Iterable
 
 from services.bucket_catalog import name_of_key
 from services.data_layout import DataLayout, move_no_clobber
-from services.s3_keys import object_key
+from services.rclone_crypt import encrypted_size
+from services.s3_keys import stored_key
 from services.segment_names import parse_name
 
 
@@ -33,12 +34,16 @@ def local_segments(layout: DataLayout) -> list[Path]:
                   if parse_name(p.name) is not None)
 
 
-def compare(paths: Iterable[Path], remote: dict[str, int], prefix: str, layout: DataLayout) -> list[Finding]:
-    """One finding per local segment: is its object in the bucket with the same size?"""
+def compare(paths: Iterable[Path], remote: dict[str, int], prefix: str, layout: DataLayout,
+            encrypted: bool = False) -> list[Finding]:
+    """One finding per local segment: is its object in the bucket with the expected size?
+
+    Encrypted objects are `<name>.bin` and larger by rclone crypt's header and block MACs.
+    """
     findings = []
     for path in paths:
-        key = object_key(prefix, parse_name(path.name))
-        size = path.stat().st_size
+        key = stored_key(prefix, parse_name(path.name), encrypted)
+        size = encrypted_size(path.stat().st_size) if encrypted else path.stat().st_size
         remote_size = remote.get(key)
         if remote_size != size:
             # The uploader stores our file under a distinct key when the name was taken.

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from services.alerts import AlertSettings, read_alert_settings
 from services.config import CommonConfig, EnvReader, read_common
+from services.encryption_config import read_encryption
+from services.rclone_crypt import CryptKeys
 from services.redact import mask_url, register_secret
 
 MB = 1024 * 1024
@@ -55,6 +57,7 @@ class UploaderConfig:
     camera_names: tuple[tuple[int, str], ...] = ()
     object_lock_days: int = 0           # 0 = off; else every object is retained this many days
     object_lock_mode: str = "GOVERNANCE"  # "GOVERNANCE" or "COMPLIANCE"
+    crypt: CryptKeys | None = None      # rclone-crypt keys when ENCRYPTION_PASSWORD is set
 
     def camera_name(self, camera_id: int) -> str | None:
         """`CAMERA_<id>_NAME` when the .env has one (the recorder's settings share the file)."""
@@ -174,6 +177,7 @@ def read_uploader_config(env: EnvReader) -> UploaderConfig:
         camera_names=_camera_names(env),
         object_lock_days=lock_days,
         object_lock_mode=lock_mode,
+        crypt=read_encryption(env),
     )
     env.check()
     return config
