@@ -149,3 +149,32 @@ def test_second_uploader_on_same_data_dir_refused(tmp_path, s3_server, data_layo
     assert result.stderr.strip().count("\n") == 0 and "another uploader is running" in result.stderr
     daemon.proc.send_signal(signal.SIGINT)
     assert daemon.proc.wait(20) == 0
+
+
+def test_kill9_mid_encrypted_upload_then_restart(tmp_path, s3_server, data_layout, start_uploader):
+    """Encrypted: the restart re-encrypts with a new nonce; still one object per file, decrypting
+    to the original bytes, and no incomplete multipart upload."""
+    from services.rclone_crypt import decrypt_bytes, derive_keys, encrypted_size
+    proxy = SlowProxy(s3_server.port, bytes_per_second=15 * MB)
+    try:
+        env = uploader_env(tmp_path, s3_server, data_layout, S3_ENDPOINT_URL=proxy.endpoint,
+                           MULTIPART_THRESHOLD_MB=5, MULTIPART_PART_SIZE_MB=5, UPLOAD_CONCURRENCY=1,
+                           ENCRYPTION_PASSWORD="kill nine")
+        names = [SEGMENT.format(cam=3, minute=m) for m in (10, 20)]
+        data = {name: drop_segment(data_layout, name, 30 * MB) for name in names}
+        client = s3_server.client()
+        first = start_uploader(env, "first")
+        wait_for(lambda: incomplete_uploads(client, BUCKET, "site-a/"), 60, "a multipart upload in progress")
+        first.kill9()
+        second = start_uploader(env, "second")
+        wait_for(lambda: uploaded_names(data_layout) == sorted(names), 90, "both segments uploaded after restart")
+        assert second.stop() == 0
+    finally:
+        proxy.close()
+    keys = list_keys(client, BUCKET)
+    assert keys == {key_for(n) + ".bin": encrypted_size(30 * MB) for n in names}
+    keys_for_password = derive_keys("kill nine")
+    for name in names:
+        body = client.get_object(Bucket=BUCKET, Key=key_for(name) + ".bin")["Body"].read()
+        assert decrypt_bytes(body, keys_for_password) == data[name]
+    assert incomplete_uploads(client, BUCKET, "site-a/") == []
