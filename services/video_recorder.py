@@ -38,6 +38,12 @@ CLOCK_STEP_TOLERANCE = 2.0
 EX_TEMPFAIL = 75
 
 
+def backward_step(previous_offset: float, offset: float, tolerance: float = CLOCK_STEP_TOLERANCE) -> float:
+    """Seconds the wall clock jumped back between two readings of (wall - monotonic), else 0."""
+    step = previous_offset - offset
+    return step if step > tolerance else 0.0
+
+
 def utc_now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -121,8 +127,9 @@ class Recorder:
             if self.stopping and all(s.done for s in self.supervisors.values()):
                 return
             offset = time.time() - time.monotonic()
-            if offset < clock_offset - CLOCK_STEP_TOLERANCE and not self.stopping:
-                self._clock_stepped_back(clock_offset - offset)
+            step = backward_step(clock_offset, offset)
+            if step and not self.stopping:
+                self._clock_stepped_back(step)
             clock_offset = offset
             now = time.monotonic()
             if now - last_status >= STATUS_EVERY:

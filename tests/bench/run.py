@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-BENCHES = ("recorder", "upload", "safety")
+BENCHES = ("recorder", "upload", "crypt-upload", "safety")
 
 
 def main() -> int:
@@ -23,8 +23,9 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         os.environ["BENCH_QUICK"] = "1"
-    from tests.bench import bench_recorder, bench_time_to_safety, bench_upload
-    modules = {"recorder": bench_recorder, "upload": bench_upload, "safety": bench_time_to_safety}
+    from tests.bench import bench_encrypted_upload, bench_recorder, bench_time_to_safety, bench_upload
+    modules = {"recorder": bench_recorder, "upload": bench_upload, "crypt-upload": bench_encrypted_upload,
+               "safety": bench_time_to_safety}
     codes = {}
     started = time.monotonic()
     for name in args.only:

@@ -278,3 +278,11 @@ def test_snapshot(rig):
     child = recording(rig)
     snap = supervisor.snapshot()
     assert snap["state"] == "recording" and snap["pid"] == child.pid and snap["restarts"] == 0
+
+
+def test_backward_clock_step_detection():
+    from services.video_recorder import backward_step
+    assert backward_step(1000.0, 1000.3) == 0.0       # forward or jitter: nothing
+    assert backward_step(1000.0, 999.0) == 0.0         # within the tolerance
+    assert backward_step(1000.0, 992.0) == 8.0
+    assert backward_step(1000.0, 1000.0 - 3600) == 3600.0

@@ -20,6 +20,7 @@ READ_COMMANDS = ("services/bucket_catalog.py", "services/sync_verify.py")
 # Every boto3 client call the code makes, and the IAM actions it needs.
 CALL_ACTIONS = {
     "upload_file": {"s3:PutObject"},                 # PutObject or Create/UploadPart/CompleteMultipartUpload
+    "upload_fileobj": {"s3:PutObject"},              # the same, from the encrypting reader
     "download_file": {"s3:GetObject"},
     "head_object": {"s3:GetObject", "s3:ListBucket"},  # without ListBucket a missing key is a 403, not a 404
     "list_objects_v2": {"s3:ListBucket"},
