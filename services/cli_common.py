@@ -5,9 +5,10 @@ import argparse
 import sys
 from typing import Callable, TypeVar
 
-from services.config import EX_CONFIG, ConfigError, EnvReader, load_env
+from services.config import EX_CONFIG, CommonConfig, ConfigError, EnvReader, load_env
 
 T = TypeVar("T")
+EX_TEMPFAIL = 75  # another daemon of the same kind holds this DATA_DIR
 
 
 def add_env_file_argument(parser: argparse.ArgumentParser) -> None:
@@ -23,3 +24,19 @@ def load_config_or_exit(env_file: str | None, read: Callable[[EnvReader], T]) ->
         for line in exc.lines():
             print(line, file=sys.stderr)
         sys.exit(EX_CONFIG)
+
+
+def run_daemon(service: str, role: str, common: CommonConfig, run: Callable[[], int]) -> int:
+    """Logging, then the per-DATA_DIR lock of `role`, then `run`; a held lock is one line and 75."""
+    from services.daemon_lock import AlreadyRunning, DaemonLock
+    from services.data_layout import DataLayout
+    from services.logging_setup import setup_logging
+
+    layout = DataLayout(common.data_dir)
+    setup_logging(service, common.log_level, layout.logs)
+    try:
+        with DaemonLock(layout.state / f"{role}.lock"):
+            return run()
+    except AlreadyRunning as exc:
+        print(f"{service}: another {role} is running on this DATA_DIR ({exc})", file=sys.stderr)
+        return EX_TEMPFAIL

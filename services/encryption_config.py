@@ -15,22 +15,23 @@ def read_encryption(env: EnvReader) -> CryptKeys | None:
         if raw_salt is not None:
             env.error("ENCRYPTION_SALT", "set only together with ENCRYPTION_PASSWORD")
         return None
-    try:
-        password = password_from_setting(raw_password)
-    except CryptError as exc:
-        env.error("ENCRYPTION_PASSWORD", str(exc))
+    password = _revealed(env, "ENCRYPTION_PASSWORD", raw_password)
+    salt = _revealed(env, "ENCRYPTION_SALT", raw_salt) if raw_salt is not None else None
+    if password is None or (raw_salt is not None and salt is None):
         return None
-    register_secret(password)
-    salt = None
-    if raw_salt is not None:
-        try:
-            salt = password_from_setting(raw_salt)
-        except CryptError as exc:
-            env.error("ENCRYPTION_SALT", str(exc))
-            return None
-        register_secret(salt)
     try:
         return derive_keys(password, salt)
     except CryptError as exc:
         env.error("ENCRYPTION_PASSWORD", str(exc))
         return None
+
+
+def _revealed(env: EnvReader, key: str, raw: str) -> str | None:
+    """The plain value of a plain-or-obscured setting (registered as a secret), or None."""
+    try:
+        value = password_from_setting(raw)
+    except CryptError as exc:
+        env.error(key, str(exc))
+        return None
+    register_secret(value)
+    return value

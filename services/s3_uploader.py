@@ -33,12 +33,10 @@ from loguru import logger
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-from services.cli_common import add_env_file_argument, load_config_or_exit
-from services.daemon_lock import AlreadyRunning, DaemonLock
+from services.cli_common import add_env_file_argument, load_config_or_exit, run_daemon
 from services.data_layout import DataLayout, move_no_clobber
 from services.bucket_catalog import DURATION_METADATA
 from services.alerts import AlertTracker, WebhookSender
-from services.logging_setup import setup_logging
 from services.metrics import MetricsServer, Sample
 from services.mp4_fragments import video_duration
 from services.redact import redact
@@ -56,7 +54,6 @@ PLAIN_SIZE_METADATA = "crypt-plain-size"
 FINGERPRINT_METADATA = "crypt-fingerprint"
 from services.uploader_config import UploaderConfig, read_uploader_config
 
-EX_TEMPFAIL = 75
 STATUS_INTERVAL = 2.0
 TICK = 0.5
 ONCE_MAX_ATTEMPTS = 5   # --once gives up on a file after this many transient failures
@@ -733,14 +730,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="upload everything waiting in completed/, then exit (0: all done, 1: some left)")
     args = parser.parse_args(argv)
     config = load_config_or_exit(args.env_file, read_uploader_config)
-    layout = DataLayout(config.common.data_dir)
-    setup_logging("s3-uploader", config.common.log_level, layout.logs)
-    try:
-        with DaemonLock(layout.state / "uploader.lock"):
-            return Uploader(config, once=args.once).run()
-    except AlreadyRunning as exc:
-        print(f"s3-uploader: another uploader is running on this DATA_DIR ({exc})", file=sys.stderr)
-        return EX_TEMPFAIL
+    return run_daemon("s3-uploader", "uploader", config.common, lambda: Uploader(config, once=args.once).run())
 
 
 if __name__ == "__main__":

@@ -21,10 +21,8 @@ from loguru import logger
 
 from services.alerts import AlertTracker, WebhookSender
 from services.camera_supervisor import CameraSupervisor, SupervisorSettings
-from services.cli_common import add_env_file_argument, load_config_or_exit
-from services.daemon_lock import AlreadyRunning, DaemonLock
+from services.cli_common import add_env_file_argument, load_config_or_exit, run_daemon
 from services.data_layout import DataLayout
-from services.logging_setup import setup_logging
 from services.metrics import MetricsServer, Sample
 from services.recorder_config import RecorderConfig, read_recorder_config
 from services.recorder_runs import FfmpegLauncher, RecordingRun, ffmpeg_version, leftover_runs
@@ -35,7 +33,6 @@ from services.state_file import publish
 TICK_SECONDS = 0.5
 STATUS_EVERY = 2.0
 CLOCK_STEP_TOLERANCE = 2.0
-EX_TEMPFAIL = 75
 
 
 def backward_step(previous_offset: float, offset: float, tolerance: float = CLOCK_STEP_TOLERANCE) -> float:
@@ -225,14 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     add_env_file_argument(parser)
     args = parser.parse_args(argv)
     config = load_config_or_exit(args.env_file, read_recorder_config)
-    layout = DataLayout(config.common.data_dir)
-    setup_logging("video-recorder", config.common.log_level, layout.logs)
-    try:
-        with DaemonLock(layout.state / "recorder.lock"):
-            return Recorder(config).run()
-    except AlreadyRunning as exc:
-        print(f"video-recorder: another recorder is running on this DATA_DIR ({exc})", file=sys.stderr)
-        return EX_TEMPFAIL
+    return run_daemon("video-recorder", "recorder", config.common, lambda: Recorder(config).run())
 
 
 if __name__ == "__main__":
