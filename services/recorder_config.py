@@ -42,6 +42,8 @@ class RecorderConfig:
     ffprobe: str
     alerts: AlertSettings
     metrics_port: int = 0
+    backoff_max: float = 60.0
+    stable_after: float = 60.0
 
 
 def _read_cameras(env: EnvReader) -> tuple[CameraConfig, ...]:
@@ -99,6 +101,8 @@ def read_recorder_config(env: EnvReader) -> RecorderConfig:
     ffprobe = env.executable("FFPROBE_PATH", "ffprobe")
     alerts = read_alert_settings(env)
     metrics_port = env.integer("RECORDER_METRICS_PORT", 0, minimum=0, maximum=65535)
+    backoff_max = env.decimal("RECORDER_BACKOFF_MAX", 60.0, minimum=1.0, maximum=3600.0)
+    stable_after = env.decimal("RECORDER_STABLE_AFTER", 60.0, minimum=1.0, maximum=86400.0)
     env.check()
     return RecorderConfig(
         common=common,
@@ -111,5 +115,7 @@ def read_recorder_config(env: EnvReader) -> RecorderConfig:
         ffprobe=ffprobe,
         alerts=alerts,
         metrics_port=metrics_port,
+        backoff_max=backoff_max,
+        stable_after=stable_after,
     )
 

@@ -45,14 +45,13 @@ def utc_now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def supervisor_settings(config: RecorderConfig, environ: dict[str, str] | os._Environ = os.environ) -> SupervisorSettings:
-    """Backoff limits can be shortened for tests and drills through the environment."""
+def supervisor_settings(config: RecorderConfig) -> SupervisorSettings:
     return SupervisorSettings(
         stall_timeout=config.stall_timeout,
         stop_timeout=config.stop_timeout,
         probe_timeout=config.stall_timeout + 10,
-        backoff_max=float(environ.get("RECORDER_BACKOFF_MAX", "60")),
-        stable_after=float(environ.get("RECORDER_STABLE_AFTER", "60")),
+        backoff_max=config.backoff_max,
+        stable_after=config.stable_after,
     )
 
 

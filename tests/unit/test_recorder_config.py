@@ -85,3 +85,9 @@ def test_env_file_precedence(tmp_path, monkeypatch):
         load_env(str(tmp_path / "missing.env"), environ={})
     monkeypatch.chdir(tmp_path)
     assert "SEGMENT_DURATION" not in load_env(None, environ={}).values  # no ./.env: fine
+
+
+def test_backoff_tuning(tmp_path):
+    config = read({"RECORDER_BACKOFF_MAX": "2", "RECORDER_STABLE_AFTER": "5"}, tmp_path)
+    assert (config.backoff_max, config.stable_after) == (2.0, 5.0)
+    assert any(line.startswith("RECORDER_BACKOFF_MAX:") for line in problems({"RECORDER_BACKOFF_MAX": "soon"}, tmp_path))
