@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.coverage import Span
+from services.coverage import Span, segment_spans
 from services.s3_client import classify
 from services.s3_keys import object_key
 from services.segment_names import SegmentName, parse_name
@@ -68,3 +68,10 @@ def with_durations(client: Any, bucket: str, segments: list[StoredSegment]) -> l
             raise classify(exc, f"reading s3://{bucket}/{segment.key}") from None
     with ThreadPoolExecutor(max_workers=8) as pool:
         return list(pool.map(head, segments))
+
+
+def stored_spans(client: Any, bucket: str, prefix: str, camera_id: int, window: Span,
+                 segment_duration: int) -> list[tuple[StoredSegment, Span]]:
+    """Each stored segment of a camera around `window`, with the time it covers."""
+    stored = with_durations(client, bucket, list_segments(client, bucket, prefix, camera_id, window))
+    return list(zip(stored, segment_spans([(s.name.start, s.duration) for s in stored], segment_duration)))

@@ -8,10 +8,10 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from services.bucket_catalog import StoredSegment, list_segments, with_durations
+from services.bucket_catalog import StoredSegment, stored_spans
 from services.clip_plan import ClipPlan, clip_command, concat_list, plan_clip
 from services.config import EnvReader, read_common
-from services.coverage import Span, segment_spans
+from services.coverage import Span
 from services.data_layout import DataLayout
 from services.mp4_fragments import video_duration
 from services.rclone_crypt import CryptError, decrypt_file
@@ -57,9 +57,8 @@ def local_segments(layout: DataLayout, camera_id: int, window: Span) -> dict[str
 
 def remote_segments(settings: Settings, client, camera_id: int, window: Span) -> dict[str, tuple[StoredSegment, Span]]:
     config = settings.uploader
-    stored = with_durations(client, config.bucket, list_segments(client, config.bucket, config.prefix, camera_id, window))
-    spans = segment_spans([(s.name.start, s.duration) for s in stored], settings.segment_duration)
-    return {s.name.filename: (s, span) for s, span in zip(stored, spans)}
+    return {s.name.filename: (s, span) for s, span in
+            stored_spans(client, config.bucket, config.prefix, camera_id, window, settings.segment_duration)}
 
 
 def _describe_gaps(plan: ClipPlan) -> list[str]:

@@ -5,9 +5,9 @@ import argparse
 import json
 from datetime import datetime, timedelta, timezone
 
-from services.bucket_catalog import list_segments, with_durations
+from services.bucket_catalog import stored_spans
 from services.config import EnvReader
-from services.coverage import Coverage, Span, day_window, measure, segment_spans
+from services.coverage import Coverage, Span, day_window, measure
 from services.s3_client import S3Problem, make_client
 from services.uploader_config import UploaderConfig, read_uploader_config
 
@@ -26,9 +26,8 @@ def read_settings(env: EnvReader) -> tuple[UploaderConfig, int]:
 
 def camera_coverage(client, config: UploaderConfig, camera_id: int, window: Span,
                     segment_duration: int) -> Coverage:
-    stored = with_durations(client, config.bucket,
-                            list_segments(client, config.bucket, config.prefix, camera_id, window))
-    spans = segment_spans([(s.name.start, s.duration) for s in stored], segment_duration)
+    spans = [span for _, span in stored_spans(client, config.bucket, config.prefix, camera_id, window,
+                                              segment_duration)]
     return measure(spans, window)
 
 

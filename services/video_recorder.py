@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 from loguru import logger
 

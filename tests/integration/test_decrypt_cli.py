@@ -1,9 +1,8 @@
 """`python -m services decrypt` end to end: a file rclone encrypted, right and wrong passwords."""
 import os
 import subprocess
-import sys
 
-from tests.support.processes import REPO, write_env
+from tests.support.processes import REPO, run_module, write_env
 
 RCLONE = str(REPO / ".venv" / "bin" / "rclone")
 
@@ -21,9 +20,7 @@ def rclone_encrypt(tmp_path, data: bytes, password: str):
 
 
 def decrypt(env_file, *args):
-    out = subprocess.run([sys.executable, "-m", "services", "decrypt", *args, "--env-file", str(env_file)],
-                         cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True)
-    return out.returncode, out.stdout + out.stderr
+    return run_module("services", "decrypt", *args, env_file=env_file)
 
 
 def test_decrypt_rclone_file_with_obscured_password(tmp_path):

@@ -3,10 +3,9 @@ rclone reads back byte for byte; re-uploads after a crash are recognised; verify
 import os
 import shutil
 import subprocess
-import sys
 
 from services.rclone_crypt import encrypted_size
-from tests.support.processes import REPO, write_env
+from tests.support.processes import REPO, run_module, write_env
 from tests.support.s3_server import S3Server, list_keys
 
 BUCKET = "sealed"
@@ -15,9 +14,7 @@ PASSWORD, SALT = "correct horse battery", "staple"
 
 
 def cli(module_args, env_file):
-    out = subprocess.run([sys.executable, "-m", *module_args, "--env-file", str(env_file)], cwd=REPO,
-                         env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=120)
-    return out.returncode, out.stdout + out.stderr
+    return run_module(*module_args, env_file=env_file)
 
 
 def rclone_cat(server, key):

@@ -1,8 +1,6 @@
 """coverage, clip and lifecycle against a real S3 server and real FFmpeg segments."""
 import json
-import os
 import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from services.mp4_fragments import video_duration
 from services.s3_keys import object_key
 from services.segment_names import SegmentName
 from tests.support.media import decode_errors, video_stream_duration
-from tests.support.processes import REPO, write_env
+from tests.support.processes import run_module, write_env
 from tests.support.s3_server import S3Server
 
 BUCKET = "footage"
@@ -60,9 +58,7 @@ def bucket_with_gap(tmp_path, template, short_template):
 
 
 def cli(*args, env_file):
-    out = subprocess.run([sys.executable, "-m", "services", *args, "--env-file", str(env_file)], cwd=REPO,
-                         env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=120)
-    return out.returncode, out.stdout + out.stderr
+    return run_module("services", *args, env_file=env_file)
 
 
 def test_coverage_across_midnight_and_a_gap(bucket_with_gap):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError

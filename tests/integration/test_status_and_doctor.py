@@ -1,21 +1,16 @@
 """`status` and `doctor` as a user runs them: the real CLI in a subprocess, real cameras."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.support.processes import REPO, Daemon, read_status, wait_for, write_env
+from tests.support.processes import run_module, Daemon, read_status, wait_for, write_env
 
 PASSWORD = "Doct0rPW"
 
 
 def cli(*args, env_file):
-    out = subprocess.run([sys.executable, "-m", "services", *args, "--env-file", str(env_file)],
-                         cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True,
-                         text=True, timeout=120)
-    return out.returncode, out.stdout + out.stderr
+    return run_module("services", *args, env_file=env_file)
 
 
 @pytest.fixture

@@ -1,11 +1,8 @@
 """sync and sync --verify on prepared mismatches, against a real S3 server."""
-import os
-import subprocess
-import sys
 
 from services.s3_keys import object_key
 from services.segment_names import parse_name
-from tests.support.processes import REPO, write_env
+from tests.support.processes import run_module, write_env
 from tests.support.s3_server import S3Server, list_keys
 
 BUCKET = "sync-test"
@@ -14,9 +11,7 @@ NAMES = {name: f"camera_1_2026-02-01_10-{minute:02d}-00.mp4" for name, minute in
 
 
 def cli(*args, env_file):
-    out = subprocess.run([sys.executable, "-m", "services", *args, "--env-file", str(env_file)], cwd=REPO,
-                         env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=120)
-    return out.returncode, out.stdout + out.stderr
+    return run_module("services", *args, env_file=env_file)
 
 
 def test_verify_reports_fix_requeues_and_sync_uploads(tmp_path):

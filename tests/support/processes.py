@@ -126,6 +126,13 @@ def read_status(path: Path) -> dict:
         return {}
 
 
+def run_module(*argv: str, env_file: Path, timeout: float = 120) -> tuple[int, str]:
+    """`python -m <argv> --env-file F` from the repository, as a user runs it: (exit code, output)."""
+    out = subprocess.run([sys.executable, "-m", *argv, "--env-file", str(env_file)], cwd=REPO,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=timeout)
+    return out.returncode, out.stdout + out.stderr
+
+
 def write_env(path: Path, values: dict[str, object]) -> Path:
     path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
     return path
