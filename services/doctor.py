@@ -54,14 +54,15 @@ def check_config(env: EnvReader, read: Callable[[EnvReader], object]) -> tuple[o
         return None, [Check("fail", "configuration", str(issue), "edit the key in .env") for issue in exc.issues]
 
 
-def check_ffmpeg(config: RecorderConfig) -> Check:
+def check_ffmpeg(config: RecorderConfig) -> tuple[Check, FfmpegVersion | None]:
+    """The check, and the version the camera probes need (None when FFmpeg does not run)."""
     try:
         version = ffmpeg_version(config.ffmpeg)
     except (OSError, subprocess.SubprocessError) as exc:
-        return Check("fail", "ffmpeg", f"cannot run {config.ffmpeg}: {exc}", "apt-get install ffmpeg")
+        return Check("fail", "ffmpeg", f"cannot run {config.ffmpeg}: {exc}", "apt-get install ffmpeg"), None
     if version.major < 4:
-        return Check("warn", "ffmpeg", f"{version.text} is older than 4.4", "upgrade FFmpeg")
-    return Check("ok", "ffmpeg", version.text)
+        return Check("warn", "ffmpeg", f"{version.text} is older than 4.4", "upgrade FFmpeg"), version
+    return Check("ok", "ffmpeg", version.text), version
 
 
 def probe_camera(config: RecorderConfig, camera: CameraConfig, version: FfmpegVersion) -> Check:
@@ -83,8 +84,7 @@ def probe_camera(config: RecorderConfig, camera: CameraConfig, version: FfmpegVe
     return Check("ok", camera.label, f"{camera.safe_url}: video {stream.video_codec}, {audio}")
 
 
-def check_cameras(config: RecorderConfig) -> list[Check]:
-    version = ffmpeg_version(config.ffmpeg)
+def check_cameras(config: RecorderConfig, version: FfmpegVersion) -> list[Check]:
     with ThreadPoolExecutor(max_workers=min(8, len(config.cameras))) as pool:
         return list(pool.map(lambda camera: probe_camera(config, camera, version), config.cameras))
 
@@ -113,8 +113,10 @@ def run_recorder_checks(env_path: Path | None, env: EnvReader, min_free_bytes: i
     config, found = check_config(env, read_recorder_config)
     checks += found
     if isinstance(config, RecorderConfig):
-        checks.append(check_ffmpeg(config))
-        checks += check_cameras(config)
+        ffmpeg, version = check_ffmpeg(config)
+        checks.append(ffmpeg)
+        if version is not None:
+            checks += check_cameras(config, version)
         checks.append(check_disk(DataLayout(config.common.data_dir), min_free_bytes))
     checks += check_units()
     return checks
