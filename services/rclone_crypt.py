@@ -125,14 +125,14 @@ def password_from_setting(value: str) -> str:
     return value
 
 
-def content_fingerprint(keys: CryptKeys, plain_md5_hex: str) -> str:
+def content_fingerprint(keys: CryptKeys, plain_sha256_hex: str) -> str:
     """Keyed fingerprint of the plaintext, for object metadata.
 
     A re-encrypted file gets a new nonce, so ciphertexts cannot be compared; this value
     is the same for the same plaintext under the same keys, differs when the password
-    changes, and (unlike a bare MD5) tells nobody without the key what the plaintext is.
+    changes, and (unlike a bare hash) tells nobody without the key what the plaintext is.
     """
-    message = b"camera-recorder/content-fingerprint/v1\x00" + plain_md5_hex.lower().encode("ascii")
+    message = b"camera-recorder/content-fingerprint/v2\x00" + plain_sha256_hex.lower().encode("ascii")
     return hmac.new(keys.data_key, message, hashlib.sha256).hexdigest()[:32]
 
 

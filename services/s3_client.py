@@ -8,6 +8,7 @@ per interval. Messages are redacted here so no caller can leak a key.
 from __future__ import annotations
 
 import copy
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from services.uploader_config import UploaderConfig
 
 # Threads each managed transfer uses for the parts of one file.
 PART_THREADS = 4
-STREAM_CHUNKS_IN_MEMORY = 4
+STREAM_CHUNKS_IN_MEMORY = 2
 CONFIG_ERROR_CODES = {
     "NoSuchBucket": "bucket does not exist",
     "AccessDenied": "access denied",
@@ -97,8 +98,17 @@ def make_client(config: UploaderConfig) -> Any:
         # Our own backoff handles longer outages; botocore only smooths over blips.
         "retries": {"mode": "standard", "max_attempts": 3},
     }
+    s3_options: dict[str, Any] = {}
     if config.endpoint_url:
-        options["s3"] = {"addressing_style": "path"}
+        s3_options["addressing_style"] = "path"
+    if config.checksum == "crc32":
+        # Every upload request carries a CRC32 of its body that the server checks. Over plain
+        # HTTP botocore would also SHA-256 the whole body for the signature, one more pass over
+        # every byte (over HTTPS it never does); rclone does not either (UNSIGNED-PAYLOAD with
+        # Content-MD5). Plain HTTP protects nothing from someone on the path anyway.
+        s3_options["payload_signing_enabled"] = False
+    if s3_options:
+        options["s3"] = s3_options
     if config.checksum == "off":
         # boto3 >= 1.36 adds CRC32 trailers by default; some S3-compatible servers reject them.
         options["request_checksum_calculation"] = "when_required"
@@ -118,14 +128,46 @@ def transfer_config(config: UploaderConfig) -> TransferConfig:
                           max_concurrency=PART_THREADS, use_threads=True)
 
 
+class ReadOnce(io.RawIOBase):
+    """A forward-only view of a stream, so that s3transfer copies each part into memory once.
+
+    Given a seekable stream, s3transfer hands a single-part body to botocore as is, and
+    botocore reads it up to three times over plain HTTP (checksum header, SigV4 payload hash,
+    send): for the encrypting reader that is three encryptions of every byte. Unseekable, the
+    body is read once into memory and those passes run over bytes.
+    """
+
+    def __init__(self, stream: Any):
+        super().__init__()
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._stream.read(size)
+
+    def readinto(self, buffer: Any) -> int:  # type: ignore[override]
+        data = self._stream.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
 class ObjectStore:
     """The handful of bucket operations the uploader needs; every failure is an S3Problem."""
 
     def __init__(self, client: Any, bucket: str, transfer: TransferConfig):
         self.client, self.bucket, self.transfer = client, bucket, transfer
-        # A stream's parts are buffered in memory (10 by default): keep one upload's memory bounded.
+        # A stream's parts are buffered in memory (10 by default): keep one upload's memory
+        # bounded. A body below the threshold is held whole, so streams above one part go
+        # multipart (glibc maps buffers above 32 MB afresh each time, which costs system CPU:
+        # docs/performance.md, section 2b).
         self.stream_transfer = copy.copy(transfer)
         self.stream_transfer.max_in_memory_upload_chunks = STREAM_CHUNKS_IN_MEMORY
+        self.stream_transfer.multipart_threshold = min(transfer.multipart_threshold, transfer.multipart_chunksize)
 
     def head(self, key: str) -> RemoteObject | None:
         """The object's facts, or None when there is no object under `key`."""
@@ -149,9 +191,13 @@ class ObjectStore:
             raise classify(exc, f"uploading {path.name} to s3://{self.bucket}/{key}") from None
 
     def upload_stream(self, stream: Any, key: str, extra_args: Mapping[str, Any]) -> None:
-        """Managed transfer from a file object (the encrypting reader); memory stays bounded."""
+        """Managed transfer from a file object (the encrypting reader), read once from start to end.
+
+        Memory stays bounded by `stream_transfer` (at most STREAM_CHUNKS_IN_MEMORY parts, or one
+        body below the multipart threshold). Every byte is read once, and so encrypted once.
+        """
         try:
-            self.client.upload_fileobj(stream, self.bucket, key, ExtraArgs=dict(extra_args),
+            self.client.upload_fileobj(ReadOnce(stream), self.bucket, key, ExtraArgs=dict(extra_args),
                                        Config=self.stream_transfer)
         except Exception as exc:  # boto3 wraps ClientError in S3UploadFailedError
             raise classify(exc, f"uploading to s3://{self.bucket}/{key}") from None

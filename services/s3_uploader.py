@@ -100,7 +100,7 @@ class SegmentJob:
         else:
             # Ciphertexts differ on every encryption (new nonce): these decide "same content".
             metadata[PLAIN_SIZE_METADATA] = str(digest.size)
-            metadata[FINGERPRINT_METADATA] = content_fingerprint(crypt, digest.md5)
+            metadata[FINGERPRINT_METADATA] = content_fingerprint(crypt, digest.sha256)
         if duration is not None:
             # `coverage` and `clip` read it to place the segment's end exactly.
             metadata[DURATION_METADATA] = f"{duration:.3f}"
@@ -138,7 +138,7 @@ class SegmentJob:
         expected = encrypted_size(digest.size)
         if remote.size != expected:
             return Verification(False, "crypt-fingerprint", f"size {remote.size}, encrypted file is {expected}")
-        if (remote.metadata or {}).get(FINGERPRINT_METADATA) != content_fingerprint(crypt, digest.md5):
+        if (remote.metadata or {}).get(FINGERPRINT_METADATA) != content_fingerprint(crypt, digest.sha256):
             return Verification(False, "crypt-fingerprint", "other content or another password")
         return Verification(True, "crypt-fingerprint")
 
@@ -195,7 +195,7 @@ class SegmentJob:
         assert segment is not None, "the scheduler only queues parseable names"
         try:
             before = path.stat()
-            digest = digest_file(path)
+            digest = digest_file(path, for_encryption=self.config.crypt is not None)
         except FileNotFoundError:
             return Outcome(path, "gone")
         except OSError as exc:

@@ -28,12 +28,13 @@ _CHUNK = 1024 * 1024
 @dataclass(frozen=True)
 class LocalDigest:
     size: int
-    crc32: str     # base64 of the big-endian 4 bytes, as S3 encodes ChecksumCRC32
-    md5: str       # hex
+    crc32: str = ""    # base64 of the big-endian 4 bytes, as S3 encodes ChecksumCRC32
+    md5: str = ""      # hex
+    sha256: str = ""   # hex; only the plaintext of an encrypted upload (see digest_file)
 
     @property
     def short_hash(self) -> str:
-        return self.md5[:12]
+        return (self.md5 or self.sha256)[:12]
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,25 @@ def digest_bytes(data: bytes) -> LocalDigest:
     return LocalDigest(len(data), crc32_base64(zlib.crc32(data)), hashlib.md5(data).hexdigest())
 
 
-def digest_file(path: Path) -> LocalDigest:
-    """Size, CRC32 and MD5 in one read of the file."""
-    crc, md5, size = 0, hashlib.md5(), 0
+def digest_file(path: Path, for_encryption: bool = False) -> LocalDigest:
+    """The file's size and hashes in one read.
+
+    Plain uploads: CRC32 and MD5, which the server's checksums are compared with. Before an
+    encrypted upload only a strong hash of the plaintext is needed (for the keyed fingerprint;
+    the ciphertext is hashed while it is sent): SHA-256, 2.3x faster than MD5 on CPUs with
+    SHA extensions (docs/performance.md).
+    """
+    crc, md5, sha256, size = 0, hashlib.md5(), hashlib.sha256(), 0
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):
-            crc = zlib.crc32(chunk, crc)
-            md5.update(chunk)
+            if for_encryption:
+                sha256.update(chunk)
+            else:
+                crc = zlib.crc32(chunk, crc)
+                md5.update(chunk)
             size += len(chunk)
+    if for_encryption:
+        return LocalDigest(size, sha256=sha256.hexdigest())
     return LocalDigest(size, crc32_base64(crc), md5.hexdigest())
 
 

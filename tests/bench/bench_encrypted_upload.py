@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import statistics
 import subprocess
 import sys
+from pathlib import Path
+from typing import Callable
 
 from services.data_layout import DataLayout
 from services.rclone_crypt import encrypted_size
@@ -19,6 +23,12 @@ from tests.support.s3_server import S3Server, list_keys, rclone_binary
 
 BUCKET = "bench-crypt"
 PASSWORD, SALT = "benchmark passphrase", "benchmark salt"
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a running process has used so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def check(s3: S3Server, prefix: str, sizes: dict[str, int]) -> str:
@@ -32,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=8 if quick() else 20)
     parser.add_argument("--min-mb", type=int, default=25)
     parser.add_argument("--max-mb", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=2 if quick() else 3,
+                        help="runs per client, alternating which goes first")
     args = parser.parse_args(argv)
     work = workspace("crypt-upload")
     layout = DataLayout(work / "data")
@@ -51,36 +63,66 @@ def main(argv: list[str] | None = None) -> int:
         rclone_env = dict(env, RCLONE_CONFIG_STORE_TYPE="s3", RCLONE_CONFIG_STORE_PROVIDER="Other",
                           RCLONE_CONFIG_STORE_ENDPOINT=s3.endpoint, RCLONE_CONFIG_STORE_ACCESS_KEY_ID=s3.access_key,
                           RCLONE_CONFIG_STORE_SECRET_ACCESS_KEY=s3.secret_key,
-                          RCLONE_CONFIG_STORE_FORCE_PATH_STYLE="true",
-                          RCLONE_CONFIG_SEALED_TYPE="crypt", RCLONE_CONFIG_SEALED_REMOTE=f"store:{BUCKET}/rclone",
+                          RCLONE_CONFIG_STORE_FORCE_PATH_STYLE="true", RCLONE_CONFIG_SEALED_TYPE="crypt",
                           RCLONE_CONFIG_SEALED_PASSWORD=obscure(PASSWORD), RCLONE_CONFIG_SEALED_PASSWORD2=obscure(SALT),
                           RCLONE_CONFIG_SEALED_FILENAME_ENCRYPTION="off",
                           RCLONE_CONFIG_SEALED_DIRECTORY_NAME_ENCRYPTION="false")
-        env_file = write_env(work / "uploader.env", {"DATA_DIR": layout.root, "MIN_FREE_DISK_MB": 0, "S3_PREFIX": "ours",
-                                                      "ENCRYPTION_PASSWORD": PASSWORD, "ENCRYPTION_SALT": SALT,
-                                                      **s3.env(BUCKET)})
-        for label, kind, argv, run_env, prefix in (
-            ("s3_uploader --once, encrypted (defaults)", "ours",
-             [sys.executable, "-m", "services.s3_uploader", "--once", "--env-file", str(env_file)], env, "ours/"),
-            ("rclone copy to a crypt remote (defaults)", "rclone",
-             [rclone_binary(), "copy", "--config", "/dev/null", str(layout.completed), "sealed:"], rclone_env, "rclone/"),
-        ):
-            print(f"  {label} ...", end=" ", flush=True)
-            result = timed(argv, run_env, work / f"{kind}.log")
-            problem = check(s3, prefix, sizes) if result["exit"] == 0 else f"exit {result['exit']}"
-            runs.append({"label": label, "client": kind, **result, "problem": problem,
-                         "mb_per_s": round(total / 1e6 / result["wall_s"], 1)})
-            print(f"{runs[-1]['mb_per_s']} MB/s {problem}", flush=True)
-            for path in layout.uploaded.glob("*.mp4"):
-                path.rename(layout.completed / path.name)
+
+        def ours(prefix: str) -> tuple[list[str], dict[str, str]]:
+            env_file = write_env(work / "uploader.env", {
+                "DATA_DIR": layout.root, "MIN_FREE_DISK_MB": 0, "S3_PREFIX": prefix,
+                "ENCRYPTION_PASSWORD": PASSWORD, "ENCRYPTION_SALT": SALT, **s3.env(BUCKET)})
+            return [sys.executable, "-m", "services.s3_uploader", "--once", "--env-file", str(env_file)], env
+
+        def rclone(*options: str) -> Callable[[str], tuple[list[str], dict[str, str]]]:
+            def command(prefix: str) -> tuple[list[str], dict[str, str]]:
+                return ([rclone_binary(), "copy", "--config", "/dev/null", *options, str(layout.completed), "sealed:"],
+                        dict(rclone_env, RCLONE_CONFIG_SEALED_REMOTE=f"store:{BUCKET}/{prefix}"))
+            return command
+
+        # rclone's defaults PUT files below 200 MiB whole; the second rclone run uploads in
+        # 16 MiB parts like ours, so that the server does the same work for both.
+        clients = [("s3_uploader --once, encrypted (defaults)", "ours", ours),
+                   ("rclone copy to a crypt remote (defaults)", "rclone", rclone()),
+                   ("rclone copy to a crypt remote, 16 MiB parts like ours", "rclone-parts",
+                    rclone("--s3-upload-cutoff", "16M", "--s3-chunk-size", "16M"))]
+        # Alternate who goes first, and flush dirty pages before each run, so that write-back of
+        # the backlog or of the previous run's objects does not land on one client only. Each run
+        # gets a fresh prefix (rclone serve s3 caches listings), deleted on disk afterwards.
+        for round_ in range(args.rounds):
+            for label, kind, command in clients if round_ % 2 == 0 else clients[::-1]:
+                prefix = f"{kind}-{round_ + 1}"
+                argv, run_env = command(prefix)
+                print(f"  round {round_ + 1}: {label} ...", end=" ", flush=True)
+                os.sync()
+                server_before = process_cpu_seconds(s3.proc.pid)
+                result = timed(argv, run_env, work / f"{kind}.log")
+                result["server_cpu_s"] = round(process_cpu_seconds(s3.proc.pid) - server_before, 2)
+                problem = check(s3, prefix + "/", sizes) if result["exit"] == 0 else f"exit {result['exit']}"
+                runs.append({"label": label, "client": kind, "round": round_ + 1, **result, "problem": problem,
+                             "mb_per_s": round(total / 1e6 / result["wall_s"], 1)})
+                print(f"{runs[-1]['mb_per_s']} MB/s {problem}", flush=True)
+                shutil.rmtree(s3.root / BUCKET / prefix, ignore_errors=True)
+                for path in layout.uploaded.glob("*.mp4"):
+                    path.rename(layout.completed / path.name)
     finally:
         s3.stop()
         remove(work)
-    print(table(["client", "wall s", "MB/s (plaintext)", "client CPU s", "result"],
-                [[r["label"], r["wall_s"], r["mb_per_s"], r["client_cpu_s"], r["problem"] or "ok"] for r in runs]))
-    ratio = round(runs[0]["mb_per_s"] / runs[1]["mb_per_s"], 2) if len(runs) == 2 and runs[1]["mb_per_s"] else None
-    print(f"ours / rclone crypt: {ratio}")
-    print(f"results: {save('crypt-upload', {'files': len(sizes), 'total_bytes': total, 'ratio': ratio, 'runs': runs})}")
+    print(table(["client", "round", "wall s", "MB/s (plaintext)", "client CPU s", "client peak RSS MB",
+                 "server CPU s", "result"],
+                [[r["label"], r["round"], r["wall_s"], r["mb_per_s"], r["client_cpu_s"], r["client_max_rss_mb"],
+                  r["server_cpu_s"], r["problem"] or "ok"] for r in runs]))
+    medians = {kind: {field: round(statistics.median(r[field] for r in runs if r["client"] == kind), 2)
+                      for field in ("mb_per_s", "client_cpu_s", "client_max_rss_mb", "server_cpu_s")}
+               for _, kind, _ in clients}
+    for kind, median in medians.items():
+        print(f"median {kind}: {median['mb_per_s']} MB/s, client CPU {median['client_cpu_s']} s, "
+              f"peak RSS {median['client_max_rss_mb']} MB, server CPU {median['server_cpu_s']} s")
+    ratios = {kind: round(medians["ours"]["mb_per_s"] / median["mb_per_s"], 2)
+              for kind, median in medians.items() if kind != "ours" and median["mb_per_s"]}
+    for kind, ratio in ratios.items():
+        print(f"ours / {kind} (median MB/s): {ratio}")
+    print(f"results: {save('crypt-upload', {'files': len(sizes), 'total_bytes': total, 'rounds': args.rounds, 'ratios': ratios, 'medians': medians, 'runs': runs})}")
     return 0 if runs and not any(r["problem"] for r in runs) else 1
 
 

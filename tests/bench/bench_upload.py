@@ -54,7 +54,7 @@ def make_backlog(folder: Path, files: int, min_mb: int, max_mb: int, seed: int =
 
 
 def timed(argv: list[str], env: dict[str, str], log: Path) -> dict:
-    """Run to the end; wall seconds, exit code and the child's CPU seconds (wait4 rusage)."""
+    """Run to the end; wall seconds, exit code, the child's CPU seconds and peak RSS (wait4 rusage)."""
     started = time.monotonic()
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
@@ -62,7 +62,8 @@ def timed(argv: list[str], env: dict[str, str], log: Path) -> dict:
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     return {"wall_s": round(time.monotonic() - started, 2), "exit": proc.returncode,
-            "client_cpu_s": round(usage.ru_utime + usage.ru_stime, 2)}
+            "client_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+            "client_max_rss_mb": round(usage.ru_maxrss / 1024)}
 
 
 def check_bucket(s3: S3Server, prefix: str, sizes: dict[str, int]) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from services import decrypt_cli
+from services.s3_client import ObjectStore
 from services.rclone_crypt import (
     EncryptingReader, decrypt_file, derive_keys, encrypted_name, encrypted_size, password_from_setting)
 from tests.support.s3_server import S3Server, rclone_binary
@@ -103,7 +104,7 @@ def test_we_decrypt_what_rclone_encrypts(tmp_path, plain_files, password, salt):
 
 
 def test_through_a_local_s3_server(tmp_path, plain_files):
-    """Upload with boto3 (multipart) → rclone cat over crypt-over-s3; rclone copy → `decrypt` from s3://."""
+    """Upload as the uploader does (multipart) → rclone cat over crypt-over-s3; rclone copy → `decrypt` from s3://."""
     from boto3.s3.transfer import TransferConfig
 
     password, salt = SECRETS[1]
@@ -111,14 +112,13 @@ def test_through_a_local_s3_server(tmp_path, plain_files):
     with S3Server(tmp_path / "s3", kind="rclone") as server:
         server.create_bucket("footage")
         client = server.client()
-        transfer = TransferConfig(multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024,
-                                  max_concurrency=4)
-        transfer.max_in_memory_upload_chunks = 4    # bounds memory: 4 parts buffered per upload
+        # The uploader's own streaming path (read once, parts buffered in memory).
+        store = ObjectStore(client, "footage", TransferConfig(multipart_threshold=5 * 1024 * 1024,
+                                                              multipart_chunksize=5 * 1024 * 1024, max_concurrency=4))
         prefix = "site-a/2026/01/24/camera_1/"
         for name, path in plain_files.items():
             with EncryptingReader(path, keys) as reader:
-                client.upload_fileobj(reader, "footage", prefix + encrypted_name(name), Config=transfer,
-                                      ExtraArgs={"ContentType": "application/octet-stream"})
+                store.upload_stream(reader, prefix + encrypted_name(name), {"ContentType": "application/octet-stream"})
                 digest = reader.digest()
             head = client.head_object(Bucket="footage", Key=prefix + encrypted_name(name))
             assert head["ContentLength"] == encrypted_size(path.stat().st_size) == digest.size

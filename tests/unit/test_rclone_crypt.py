@@ -256,10 +256,11 @@ def test_reveal_matches_the_real_rclone_obscure():
 
 
 def test_content_fingerprint_is_keyed(keys, other_keys):
-    md5 = hashlib.md5(b"video").hexdigest()
-    assert content_fingerprint(keys, md5) == content_fingerprint(keys, md5.upper())
-    assert content_fingerprint(keys, md5) != content_fingerprint(other_keys, md5)
-    assert md5 not in content_fingerprint(keys, md5)
+    plain = hashlib.sha256(b"video").hexdigest()
+    assert content_fingerprint(keys, plain) == content_fingerprint(keys, plain.upper())
+    assert content_fingerprint(keys, plain) != content_fingerprint(other_keys, plain)
+    assert content_fingerprint(keys, plain) != content_fingerprint(keys, hashlib.sha256(b"video!").hexdigest())
+    assert plain[:16] not in content_fingerprint(keys, plain)
 
 
 def test_decrypt_file_leaves_nothing_on_failure(tmp_path, keys, other_keys):

@@ -1,3 +1,4 @@
+import hashlib
 import zlib
 
 from services.upload_verify import (CRC_METADATA, RemoteObject, crc32_base64, digest_bytes, digest_file,
@@ -16,6 +17,15 @@ def test_digest_file_equals_digest_bytes(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(DATA * 200)  # several read chunks
     assert digest_file(path) == digest_bytes(DATA * 200)
+
+
+def test_digest_for_encryption_is_sha256_of_the_plaintext(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(DATA * 200)
+    digest = digest_file(path, for_encryption=True)
+    assert digest.size == len(DATA) * 200 and not digest.md5 and not digest.crc32
+    assert digest.sha256 == hashlib.sha256(DATA * 200).hexdigest()
+    assert digest.short_hash == digest.sha256[:12]
 
 
 def test_size_mismatch_always_fails():

@@ -195,3 +195,35 @@ def test_disk_guard(tmp_path, s3, opt_in):
         assert [p.exists() for p in uploaded] == [False, False, False] and not waiting.exists()
     else:
         assert [p.exists() for p in uploaded] == [False, False, False] and waiting.exists()
+
+
+@pytest.mark.parametrize("size", [3 * 1024 * 1024, 11 * 1024 * 1024])   # one PUT; three parts
+def test_encrypted_upload_encrypts_every_block_exactly_once(tmp_path, s3, monkeypatch, size):
+    """botocore reads a seekable body several times (checksum, send); each read would re-encrypt."""
+    import services.rclone_crypt as rclone_crypt
+
+    sealed = []
+    real = rclone_crypt.crypto_secretbox
+    monkeypatch.setattr(rclone_crypt, "crypto_secretbox", lambda *args: sealed.append(1) or real(*args))
+    # Plain HTTP, where botocore puts the checksum in a header: computed in a read of its own.
+    config = make_config(tmp_path, ENCRYPTION_PASSWORD="unit password", S3_ENDPOINT_URL="http://s3.amazonaws.com")
+    client = make_client(config)
+    client.create_bucket(Bucket=BUCKET)
+    layout = DataLayout(config.common.data_dir)
+    path = put_segment(layout, data=os.urandom(size))
+    outcome = SegmentJob(config, ObjectStore(client, BUCKET, transfer_config(config)), layout).run(path)
+    assert outcome.kind == "done", outcome.message
+    assert len(sealed) == -(-size // rclone_crypt.BLOCK_DATA_SIZE)
+
+
+def test_stream_uploads_hold_at_most_a_few_parts(setup):
+    config, client, store, layout = setup
+    assert store.stream_transfer.multipart_threshold == store.stream_transfer.multipart_chunksize == 5 * 1024 * 1024
+    assert store.stream_transfer.max_in_memory_upload_chunks <= 4
+
+
+def test_payload_is_left_unsigned_only_when_a_checksum_covers_it(tmp_path):
+    signed = make_client(make_config(tmp_path, S3_CHECKSUM="off")).meta.config.s3 or {}
+    assert signed.get("payload_signing_enabled") is None
+    unsigned = make_client(make_config(tmp_path)).meta.config.s3 or {}
+    assert unsigned.get("payload_signing_enabled") is False
