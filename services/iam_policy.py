@@ -21,6 +21,7 @@ from services.uploader_config import _BUCKET, _normalise_prefix, _object_lock
 VERSION = "2012-10-17"
 UPLOADER_OBJECT_ACTIONS = ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload")
 LOCK_ACTIONS = ("s3:PutObjectRetention",)
+LOCK_BUCKET_ACTIONS = ("s3:GetBucketObjectLockConfiguration",)
 ADMIN_ACTIONS = ("s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
                  "s3:GetEncryptionConfiguration", "s3:GetBucketPublicAccessBlock",
                  "s3:GetBucketObjectLockConfiguration")
@@ -69,6 +70,10 @@ def uploader_policy(settings: PolicySettings) -> dict[str, Any]:
         {"Sid": "FindOwnStaleMultipartUploads", "Effect": "Allow", "Action": ["s3:ListBucketMultipartUploads"],
          "Resource": [bucket_arn]},
     ]
+    if settings.object_lock:
+        # Only read when a server drops the lock of an upload, before setting it afterwards.
+        statements.append({"Sid": "ReadObjectLockSetting", "Effect": "Allow", "Action": list(LOCK_BUCKET_ACTIONS),
+                           "Resource": [bucket_arn]})
     if settings.kms_key_arn:
         # SSE-KMS: encrypting new objects and reading them back (multipart needs Decrypt too).
         statements.append({"Sid": "UseUploadKmsKey", "Effect": "Allow",

@@ -11,6 +11,7 @@ import copy
 import io
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -201,6 +202,30 @@ class ObjectStore:
                                        Config=self.stream_transfer)
         except Exception as exc:  # boto3 wraps ClientError in S3UploadFailedError
             raise classify(exc, f"uploading to s3://{self.bucket}/{key}") from None
+
+    def bucket_lock_enabled(self) -> bool:
+        """Does the bucket have object lock switched on (and so versioning)?"""
+        try:
+            response = self.client.get_object_lock_configuration(Bucket=self.bucket)
+        except ClientError as exc:
+            if _client_error_code(exc) == "ObjectLockConfigurationNotFoundError":
+                return False
+            raise classify(exc, f"reading the object lock setting of s3://{self.bucket}") from None
+        except (BotoCoreError, OSError) as exc:
+            raise classify(exc, f"reading the object lock setting of s3://{self.bucket}") from None
+        return (response.get("ObjectLockConfiguration") or {}).get("ObjectLockEnabled") == "Enabled"
+
+    def set_retention(self, key: str, version_id: str, mode: str, until: datetime) -> None:
+        """Lock one version of an object until `until` (only call this on a lock-enabled bucket).
+
+        Some servers without object lock (rclone serve s3) take this request for a PutObject
+        and replace the object with the request's XML body; callers check bucket_lock_enabled().
+        """
+        try:
+            self.client.put_object_retention(Bucket=self.bucket, Key=key, VersionId=version_id,
+                                              Retention={"Mode": mode, "RetainUntilDate": until})
+        except Exception as exc:
+            raise classify(exc, f"setting the retention of s3://{self.bucket}/{key}") from None
 
     def abort_incomplete_uploads(self, prefix: str) -> list[str]:
         """Abort multipart uploads under our prefix that a crashed run left behind."""

@@ -17,6 +17,7 @@ import hashlib
 import re
 import zlib
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -45,6 +46,9 @@ class RemoteObject:
     sse: str | None = None
     sse_customer: bool = False
     metadata: Mapping[str, str] | None = None
+    lock_mode: str | None = None          # object lock: GOVERNANCE or COMPLIANCE
+    retain_until: datetime | None = None
+    version_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,9 @@ def remote_from_head(head: Mapping[str, Any]) -> RemoteObject:
         sse=head.get("ServerSideEncryption") or None,
         sse_customer=bool(head.get("SSECustomerAlgorithm")),
         metadata=metadata,
+        lock_mode=head.get("ObjectLockMode") or None,
+        retain_until=head.get("ObjectLockRetainUntilDate") or None,
+        version_id=head.get("VersionId") or None,
     )
 
 

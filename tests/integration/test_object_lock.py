@@ -1,9 +1,12 @@
 """Object lock (issue 7): settings, and uploads honoured by a server that implements it (moto).
 
-moto 5.2 keeps the lock of a single PUT but drops it when a multipart upload completes and has
-no GetObjectRetention, so: the retention is read from head_object, and the multipart case
-checks the requests the uploader sends (lock headers on CreateMultipartUpload, a checksum on
-every request) plus that the upload is accepted and verified.
+moto 5.2 keeps the lock of a single PUT but drops it when a multipart upload completes (and has
+no GetObjectRetention), so: the retention is read from head_object; the multipart case checks
+the requests the uploader sends (lock headers on CreateMultipartUpload, a checksum on every
+request), and that the uploader notices the dropped lock and sets the retention afterwards.
+rclone serve s3 has no object lock but stores the lock headers and echoes them back: the
+uploader must go by the bucket's setting, and must never send it PutObjectRetention, which it
+takes for a PutObject that replaces the object.
 """
 from __future__ import annotations
 
@@ -17,12 +20,12 @@ from botocore.exceptions import ClientError
 from services.config import ConfigError, EnvReader
 from services.data_layout import DataLayout
 from services.s3_client import ObjectStore, transfer_config
-from services.s3_keys import object_key
+from services.s3_keys import object_key, stored_key
 from services.s3_uploader import SegmentJob
 from services.segment_names import parse_name
 from services.upload_verify import digest_file, remote_from_head, verify
 from services.uploader_config import MB, read_uploader_config
-from tests.support.s3_fixtures import BUCKET, drop_segment, run_once, uploader_env
+from tests.support.s3_fixtures import BUCKET, drop_segment, run_once, s3_server, uploader_env  # noqa: F401
 from tests.support.s3_server import S3Server
 
 NAME = "camera_3_2026-01-24_14-30-00.mp4"
@@ -125,3 +128,39 @@ def test_multipart_upload_sends_lock_headers_and_checksums(moto_lock, tmp_path):
     assert create[0]["x-amz-object-lock-retain-until-date"]
     assert all("x-amz-checksum-crc32" in h or "x-amz-trailer" in h for h in parts)
     assert verify(digest, remote_from_head(client.head_object(Bucket=BUCKET, Key=key, ChecksumMode="ENABLED"))).ok
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_multipart_upload_whose_lock_the_server_dropped_gets_its_retention(moto_lock, tmp_path, encrypted):
+    layout = DataLayout(tmp_path / "data")
+    layout.prepare()
+    drop_segment(layout, NAME, size=11 * MB)
+    env = uploader_env(tmp_path, moto_lock, layout, S3_OBJECT_LOCK_DAYS=3, MULTIPART_THRESHOLD_MB=5,
+                       MULTIPART_PART_SIZE_MB=5, ENCRYPTION_PASSWORD="lock test" if encrypted else None)
+    started = datetime.now(timezone.utc)
+    out = run_once(env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "retention set afterwards" in out.stdout + out.stderr
+    client = moto_lock.client()
+    key = stored_key("site-a/", parse_name(NAME), encrypted)
+    head = client.head_object(Bucket=BUCKET, Key=key)
+    assert head["ETag"].endswith('-3"')          # it was a multipart upload
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    assert 2.99 < (head["ObjectLockRetainUntilDate"] - started).total_seconds() / 86400 < 3.01
+    with pytest.raises(ClientError) as info:
+        client.delete_object(Bucket=BUCKET, Key=key, VersionId=head["VersionId"])
+    assert info.value.response["Error"]["Code"] == "AccessDenied"
+    assert (layout.uploaded / NAME).is_file()
+
+
+def test_lock_on_a_server_without_object_lock_keeps_the_file_and_the_object(s3_server, tmp_path):
+    layout = DataLayout(tmp_path / "data")
+    layout.prepare()
+    data = drop_segment(layout, NAME, size=6 * MB)
+    env = uploader_env(tmp_path, s3_server, layout, S3_OBJECT_LOCK_DAYS=3)
+    out = run_once(env)
+    assert out.returncode == 1
+    assert "does not have object lock enabled" in out.stdout + out.stderr
+    assert (layout.completed / NAME).read_bytes() == data           # kept locally
+    key = object_key("site-a/", parse_name(NAME))
+    assert s3_server.client().get_object(Bucket=BUCKET, Key=key)["Body"].read() == data   # not replaced

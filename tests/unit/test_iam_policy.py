@@ -28,6 +28,8 @@ CALL_ACTIONS = {
     "abort_multipart_upload": {"s3:AbortMultipartUpload"},
     "get_bucket_lifecycle_configuration": {"s3:GetLifecycleConfiguration"},
     "put_bucket_lifecycle_configuration": {"s3:PutLifecycleConfiguration"},
+    "get_object_lock_configuration": {"s3:GetBucketObjectLockConfiguration"},
+    "put_object_retention": {"s3:PutObjectRetention"},
     "get_paginator": set(),                           # the paginated operation is counted instead
 }
 # Request arguments that need an action of their own.
@@ -64,7 +66,8 @@ def test_the_scan_finds_the_upload_calls():
 def test_uploader_policy_has_exactly_the_actions_of_the_upload_path():
     used = actions_used(*UPLOAD_PATH)
     assert actions(uploader_policy(PolicySettings("b", "site-a/", object_lock=True))) == used
-    assert actions(uploader_policy(PolicySettings("b", "site-a/", object_lock=False))) == used - {"s3:PutObjectRetention"}
+    lock_only = {"s3:PutObjectRetention", "s3:GetBucketObjectLockConfiguration"}
+    assert actions(uploader_policy(PolicySettings("b", "site-a/", object_lock=False))) == used - lock_only
 
 
 def test_read_only_commands_work_with_the_uploader_policy():
