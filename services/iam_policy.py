@@ -20,7 +20,8 @@ from services.uploader_config import _BUCKET, _normalise_prefix, _object_lock
 
 VERSION = "2012-10-17"
 UPLOADER_OBJECT_ACTIONS = ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload")
-LOCK_ACTIONS = ("s3:PutObjectRetention",)
+# Sending a retain-until date, and reading it back (S3 leaves it out of HEAD without GetObjectRetention).
+LOCK_ACTIONS = ("s3:PutObjectRetention", "s3:GetObjectRetention")
 LOCK_BUCKET_ACTIONS = ("s3:GetBucketObjectLockConfiguration",)
 ADMIN_ACTIONS = ("s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
                  "s3:GetEncryptionConfiguration", "s3:GetBucketPublicAccessBlock",

@@ -208,10 +208,13 @@ class EncryptingReader(io.RawIOBase):
 
     `crc32`, `md5_hex` and `digest()` cover the ciphertext actually produced, in order from
     byte 0: bytes read again after a seek back are not counted twice, and `hashed_size`
-    says how far the contiguous coverage reaches.
+    says how far the contiguous coverage reaches. With `part_size`, the CRC32 of every part
+    of that size is kept instead of the whole one: S3's checksum of a multipart upload is a
+    CRC32 of those, and a single part's CRC32 is the whole object's.
     """
 
-    def __init__(self, source: PathOrFile, keys: CryptKeys, nonce: bytes | None = None):
+    def __init__(self, source: PathOrFile, keys: CryptKeys, nonce: bytes | None = None,
+                 part_size: int | None = None):
         super().__init__()
         if nonce is None:
             nonce = os.urandom(NONCE_SIZE)
@@ -243,6 +246,8 @@ class EncryptingReader(io.RawIOBase):
         self._crc = 0
         self._md5 = hashlib.md5()
         self.hashed_size = 0
+        self._part_size = part_size
+        self._part_crcs: list[int] = []   # finished parts, then the one being filled
 
     # -- io.RawIOBase protocol
     def readable(self) -> bool:
@@ -300,7 +305,10 @@ class EncryptingReader(io.RawIOBase):
 
     # -- checksums of the bytes produced
     @property
-    def crc32(self) -> int:
+    def crc32(self) -> int | None:
+        """The whole ciphertext's CRC32; with `part_size`, known only while there is one part."""
+        if self._part_size:
+            return self._part_crcs[0] if len(self._part_crcs) == 1 else None
         return self._crc & 0xFFFFFFFF
 
     @property
@@ -320,16 +328,35 @@ class EncryptingReader(io.RawIOBase):
 
         if not self.complete:
             raise CryptError("the ciphertext has not been read to the end; no checksum yet")
-        return LocalDigest(self.hashed_size, crc32_base64(self.crc32), self.md5_hex)
+        composite = ""
+        if self._part_crcs:
+            joined = b"".join(crc.to_bytes(4, "big") for crc in self._part_crcs)
+            composite = f"{crc32_base64(zlib.crc32(joined))}-{len(self._part_crcs)}"
+        crc = self.crc32
+        return LocalDigest(self.hashed_size, "" if crc is None else crc32_base64(crc), self.md5_hex,
+                           composite_crc32=composite)
 
     # -- internals
     def _account(self, position: int, chunk: bytes) -> None:
         end = position + len(chunk)
         if position <= self.hashed_size < end:
             fresh = memoryview(chunk)[self.hashed_size - position:]
-            self._crc = zlib.crc32(fresh, self._crc)
             self._md5.update(fresh)
+            if self._part_size:
+                self._account_parts(self.hashed_size, fresh)
+            else:
+                self._crc = zlib.crc32(fresh, self._crc)
             self.hashed_size = end
+
+    def _account_parts(self, position: int, fresh: memoryview) -> None:
+        while fresh:
+            index, offset = divmod(position, self._part_size)
+            if index == len(self._part_crcs):
+                self._part_crcs.append(0)
+            take = min(len(fresh), self._part_size - offset)
+            self._part_crcs[index] = zlib.crc32(fresh[:take], self._part_crcs[index])
+            position += take
+            fresh = fresh[take:]
 
     def _end_of_stream(self) -> int:
         if self.size is not None:

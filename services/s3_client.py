@@ -170,6 +170,11 @@ class ObjectStore:
         self.stream_transfer.max_in_memory_upload_chunks = STREAM_CHUNKS_IN_MEMORY
         self.stream_transfer.multipart_threshold = min(transfer.multipart_threshold, transfer.multipart_chunksize)
 
+    @property
+    def stream_part_size(self) -> int:
+        """The part size of streamed multipart uploads (their checksum is over these parts)."""
+        return self.stream_transfer.multipart_chunksize
+
     def head(self, key: str) -> RemoteObject | None:
         """The object's facts, or None when there is no object under `key`."""
         try:

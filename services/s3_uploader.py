@@ -135,14 +135,12 @@ class SegmentJob:
     def _retain_until(self) -> datetime:
         return datetime.fromtimestamp(time.time() + self.config.object_lock_days * 86400, timezone.utc)
 
-    def _ensure_locked(self, key: str, remote: RemoteObject | None) -> None:
-        """With object lock on, the object in the bucket must carry a retain-until date.
+    def _require_bucket_lock(self) -> None:
+        """With object lock on, nothing is uploaded to a bucket that does not have it.
 
-        The bucket's own setting is asked first, until it says enabled (object lock cannot be
-        switched off again): some servers without object lock store the lock headers and echo
-        them back (rclone serve s3). Some servers drop the lock headers of a multipart upload
-        (moto): the retention is then set on the version just verified. Anything else is a
-        configuration problem, and the file stays in completed/.
+        Asked until the answer is yes (object lock cannot be switched off again). The bucket's
+        setting decides, not an object's HEAD: rclone serve s3, which has no object lock,
+        stores the lock headers and echoes them back.
         """
         if not self.bucket_lock:
             self.bucket_lock = self.store.bucket_lock_enabled()
@@ -150,20 +148,28 @@ class SegmentJob:
             raise S3Problem("config", "ObjectLockNotEnabled",
                             f"S3_OBJECT_LOCK_DAYS is set but s3://{self.config.bucket} does not have object lock "
                             "enabled: enable it on the bucket, or set S3_OBJECT_LOCK_DAYS=0")
+
+    def _ensure_locked(self, key: str, remote: RemoteObject | None) -> None:
+        """The verified object must carry a retain-until date (read back: needs s3:GetObjectRetention).
+
+        Some servers drop the lock headers of a multipart upload (moto): the retention is then
+        set on the version just verified. A failure here concerns this object only: the file
+        stays in completed/ and is retried with backoff, other files go on.
+        """
         remote = remote or self.store.head(key)
         if remote is None:
             raise S3Problem("transient", "NoSuchKey", f"{key} vanished right after it was verified")
         if remote.lock_mode and remote.retain_until:
             return
         if not remote.version_id:
-            raise S3Problem("config", "ObjectLockNotKept", f"s3://{self.config.bucket}/{key} has neither a "
+            raise S3Problem("transient", "ObjectLockNotKept", f"s3://{self.config.bucket}/{key} has neither a "
                             "retention nor a version id, on a bucket that reports object lock enabled")
         self.store.set_retention(key, remote.version_id, self.config.object_lock_mode, self._retain_until())
         after = self.store.head(key)
         if after is None or (after.size, after.etag) != (remote.size, remote.etag) or not after.retain_until:
-            raise S3Problem("config", "ObjectLockNotKept",
-                            f"setting the retention of s3://{self.config.bucket}/{key} did not take; "
-                            "the local file is kept")
+            raise S3Problem("transient", "ObjectLockNotKept",
+                            f"setting the retention of s3://{self.config.bucket}/{key} did not take "
+                            "(can the uploader read it back? it needs s3:GetObjectRetention)")
         logger.info("{}: the server dropped the lock headers of the upload; retention set afterwards", key)
 
     def _same_content(self, digest: LocalDigest, remote: RemoteObject) -> Verification:
@@ -222,7 +228,7 @@ class SegmentJob:
         if self.config.crypt is None:
             self.store.upload(path, key, extra_args)
             return digest
-        with EncryptingReader(path, self.config.crypt) as reader:
+        with EncryptingReader(path, self.config.crypt, part_size=self.store.stream_part_size) as reader:
             self.store.upload_stream(reader, key, extra_args)
             return reader.digest()
 
@@ -240,6 +246,8 @@ class SegmentJob:
         uploaded = 0
         remote = None
         try:
+            if self.config.object_lock_days:
+                self._require_bucket_lock()
             key, check = self._target_key(key, digest, path.name)
             if check is None:
                 sent = self._upload(path, key, self.extra_args(segment, digest, video_duration(path)), digest)
@@ -250,7 +258,8 @@ class SegmentJob:
                 # The bytes actually sent, then (encrypted) that they are this file's encryption.
                 check = verify(sent, remote)
                 if check.ok and self.config.crypt is not None:
-                    check = self._same_content(digest, remote)
+                    sent_check, check = check, self._same_content(digest, remote)
+                    check = Verification(check.ok, f"{sent_check.method}+{check.method}", check.detail)
                 if not check.ok:
                     logger.error("verification of s3://{}/{} failed ({}); {} stays in completed/",
                                  self.config.bucket, key, check.detail, path.name)

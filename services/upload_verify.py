@@ -3,6 +3,8 @@
 Strongest check the server allows, in order:
 1. `crc32`: the full-object CRC32 the server stores and returns with ChecksumMode=ENABLED (AWS,
    moto). S3 validated it on upload, so equality means the bytes arrived intact.
+   `composite-crc32`: for a multipart upload without a full-object checksum, the CRC32 of the
+   parts' CRC32s, compared with the same computed over the parts as they were sent.
 2. `md5-etag`: the ETag is the MD5 of the content for single-part uploads without SSE-KMS/SSE-C,
    and for servers that store a plain MD5 (rclone). Multipart ETags (`...-N`) are not MD5s.
 3. `metadata-crc32`: the CRC32 we put in the object's metadata; proves the object is our upload
@@ -29,9 +31,10 @@ _CHUNK = 1024 * 1024
 @dataclass(frozen=True)
 class LocalDigest:
     size: int
-    crc32: str = ""    # base64 of the big-endian 4 bytes, as S3 encodes ChecksumCRC32
+    crc32: str = ""    # base64 of the big-endian 4 bytes, as S3 encodes ChecksumCRC32 ("": not known)
     md5: str = ""      # hex
     sha256: str = ""   # hex; only the plaintext of an encrypted upload (see digest_file)
+    composite_crc32: str = ""   # "<CRC32 of the parts' CRC32s>-<parts>", of a streamed upload
 
     @property
     def short_hash(self) -> str:
@@ -46,6 +49,7 @@ class RemoteObject:
     sse: str | None = None
     sse_customer: bool = False
     metadata: Mapping[str, str] | None = None
+    composite_crc32: str | None = None    # a multipart upload's CRC32 of its parts' CRC32s
     lock_mode: str | None = None          # object lock: GOVERNANCE or COMPLIANCE
     retain_until: datetime | None = None
     version_id: str | None = None
@@ -95,13 +99,15 @@ def remote_from_head(head: Mapping[str, Any]) -> RemoteObject:
     crc = head.get("ChecksumCRC32") or None
     kind = head.get("ChecksumType")
     # A multipart upload without a full-object checksum gets a COMPOSITE one (a CRC of the
-    # parts' CRCs): not comparable with the file's CRC32.
+    # parts' CRCs): not comparable with the file's CRC32, only with the same parts' CRCs.
+    composite = None
     if crc and not (kind == "FULL_OBJECT" or (kind is None and "-" not in etag and "-" not in crc)):
-        crc = None
+        crc, composite = None, crc
     return RemoteObject(
         size=int(head.get("ContentLength", -1)),
         etag=etag,
         crc32=crc,
+        composite_crc32=composite,
         sse=head.get("ServerSideEncryption") or None,
         sse_customer=bool(head.get("SSECustomerAlgorithm")),
         metadata=metadata,
@@ -117,14 +123,26 @@ def etag_is_md5(remote: RemoteObject) -> bool:
     return bool(_PLAIN_MD5.match(remote.etag))
 
 
+def _same_composite(remote: str, local: str, etag: str) -> bool:
+    """AWS writes the part count after the value ("...-3"), moto leaves it out (it is in the ETag)."""
+    value, _, parts = remote.partition("-")
+    parts = parts or etag.rpartition("-")[2]
+    return f"{value}-{parts}" == local
+
+
 def verify(local: LocalDigest, remote: RemoteObject) -> Verification:
     """Compare with the strongest check available; `method` names the check that was made."""
     if remote.size != local.size:
         return Verification(False, "size", f"size {remote.size} in bucket, {local.size} local")
-    if remote.crc32:
+    if remote.crc32 and local.crc32:
         if remote.crc32 == local.crc32:
             return Verification(True, "crc32")
         return Verification(False, "crc32", f"CRC32 {remote.crc32} in bucket, {local.crc32} local")
+    if remote.composite_crc32 and local.composite_crc32:
+        if _same_composite(remote.composite_crc32, local.composite_crc32, remote.etag):
+            return Verification(True, "composite-crc32")
+        return Verification(False, "composite-crc32",
+                            f"parts' CRC32 {remote.composite_crc32} in bucket, {local.composite_crc32} local")
     if etag_is_md5(remote):
         if remote.etag == local.md5:
             return Verification(True, "md5-etag")

@@ -33,7 +33,8 @@ CALL_ACTIONS = {
     "get_paginator": set(),                           # the paginated operation is counted instead
 }
 # Request arguments that need an action of their own.
-ARGUMENT_ACTIONS = {"ObjectLockRetainUntilDate": {"s3:PutObjectRetention"}}
+ARGUMENT_ACTIONS = {"ObjectLockRetainUntilDate": {"s3:PutObjectRetention"},
+                    "retain_until": {"s3:GetObjectRetention"}}   # read back from HEAD, which needs it
 _CALL = re.compile(r"\bclient\.(\w+)\(")
 _PAGINATOR = re.compile(r"get_paginator\(\"(\w+)\"\)")
 
@@ -66,7 +67,7 @@ def test_the_scan_finds_the_upload_calls():
 def test_uploader_policy_has_exactly_the_actions_of_the_upload_path():
     used = actions_used(*UPLOAD_PATH)
     assert actions(uploader_policy(PolicySettings("b", "site-a/", object_lock=True))) == used
-    lock_only = {"s3:PutObjectRetention", "s3:GetBucketObjectLockConfiguration"}
+    lock_only = {"s3:PutObjectRetention", "s3:GetObjectRetention", "s3:GetBucketObjectLockConfiguration"}
     assert actions(uploader_policy(PolicySettings("b", "site-a/", object_lock=False))) == used - lock_only
 
 

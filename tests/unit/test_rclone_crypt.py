@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from services import decrypt_cli
+from services.upload_verify import crc32_base64
 from services.rclone_crypt import (
     BLOCK_DATA_SIZE, BLOCK_SIZE, HEADER_SIZE, MAGIC, CryptError, EncryptingReader, _nonce_add,
     content_fingerprint, decrypt_bytes, decrypt_file, decrypt_stream, derive_keys, encrypt_bytes,
@@ -173,6 +174,23 @@ def test_reader_part_sized_reads_are_full(tmp_path, keys):
         sizes = [len(p) for p in parts]
     total = encrypted_size(len(data))
     assert sizes == [part] * (total // part) + [total % part]
+
+
+def test_reader_keeps_the_crc32_of_each_part_for_s3s_composite_checksum(tmp_path, keys):
+    source = tmp_path / "seg.mp4"
+    source.write_bytes(os.urandom(5 * KIB64 + 123))
+    part = 100_000
+    with EncryptingReader(source, keys, part_size=part) as reader:
+        sent = b"".join(iter(lambda: reader.read(7_777), b""))   # reads that straddle part ends
+        digest = reader.digest()
+    parts = [sent[i:i + part] for i in range(0, len(sent), part)]
+    joined = b"".join(zlib.crc32(p).to_bytes(4, "big") for p in parts)
+    assert digest.composite_crc32 == f"{crc32_base64(zlib.crc32(joined))}-{len(parts)}"
+    assert len(parts) == 4 and digest.crc32 == ""          # several parts: only the composite
+    with EncryptingReader(io.BytesIO(b"short"), keys, part_size=part) as reader:
+        one_part = reader.read()
+        digest = reader.digest()
+    assert digest.crc32 == crc32_base64(zlib.crc32(one_part)) and digest.composite_crc32.endswith("-1")
 
 
 class _Stream(io.RawIOBase):

@@ -1,7 +1,7 @@
 import hashlib
 import zlib
 
-from services.upload_verify import (CRC_METADATA, RemoteObject, crc32_base64, digest_bytes, digest_file,
+from services.upload_verify import (CRC_METADATA, LocalDigest, RemoteObject, crc32_base64, digest_bytes, digest_file,
                                     remote_from_head, verify)
 
 DATA = b"segment bytes " * 1000
@@ -37,6 +37,24 @@ def test_crc32_preferred_when_server_returns_it():
     assert verify(LOCAL, RemoteObject(LOCAL.size, etag=LOCAL.md5, crc32=LOCAL.crc32)).method == "crc32"
     bad = verify(LOCAL, RemoteObject(LOCAL.size, etag=LOCAL.md5, crc32="AAAAAA=="))
     assert not bad.ok and bad.method == "crc32"
+
+
+def test_composite_crc32_of_a_multipart_upload_compared_part_by_part():
+    local = LocalDigest(LOCAL.size, LOCAL.crc32, LOCAL.md5, composite_crc32="qjyblw==-3")
+    aws = remote_from_head({"ContentLength": LOCAL.size, "ETag": '"abc-3"', "ChecksumCRC32": "qjyblw==-3",
+                            "ChecksumType": "COMPOSITE"})
+    moto = remote_from_head({"ContentLength": LOCAL.size, "ETag": '"abc-3"', "ChecksumCRC32": "qjyblw=="})
+    for remote in (aws, moto):
+        assert remote.crc32 is None and verify(local, remote).method == "composite-crc32"
+        assert verify(local, remote).ok
+    other_parts = remote_from_head({"ContentLength": LOCAL.size, "ETag": '"abc-4"', "ChecksumCRC32": "qjyblw=="})
+    assert not verify(local, other_parts).ok
+    assert not verify(LocalDigest(LOCAL.size, composite_crc32="AAAAAA==-3"), aws).ok
+    # A plain upload keeps no part checksums: the composite cannot be compared.
+    assert verify(LOCAL, aws).method == "size"
+    # A streamed multipart upload has no whole-object CRC32 to compare with a full one.
+    full = RemoteObject(LOCAL.size, etag="abc-3", crc32="AAAAAA==")
+    assert verify(LocalDigest(LOCAL.size, md5=LOCAL.md5, composite_crc32="x-3"), full).method == "size"
 
 
 def test_md5_etag_used_for_plain_etags_only():

@@ -214,6 +214,35 @@ def test_encrypted_upload_encrypts_every_block_exactly_once(tmp_path, s3, monkey
     outcome = SegmentJob(config, ObjectStore(client, BUCKET, transfer_config(config)), layout).run(path)
     assert outcome.kind == "done", outcome.message
     assert len(sealed) == -(-size // rclone_crypt.BLOCK_DATA_SIZE)
+    # The bytes sent are checked by the server's checksum, then the plaintext by the fingerprint.
+    sent_check = "crc32" if size < 5 * 1024 * 1024 else "composite-crc32"
+    assert outcome.verified_by == f"{sent_check}+crypt-fingerprint"
+
+
+def lock_setup(tmp_path, lock_enabled):
+    config = make_config(tmp_path, S3_OBJECT_LOCK_DAYS=1)
+    client = make_client(config)
+    client.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=lock_enabled)
+    store = ObjectStore(client, BUCKET, transfer_config(config))
+    return config, client, store, DataLayout(config.common.data_dir)
+
+
+def test_object_lock_on_a_bucket_without_it_uploads_nothing(tmp_path, s3):
+    config, client, store, layout = lock_setup(tmp_path, lock_enabled=False)
+    path = put_segment(layout)
+    outcome = SegmentJob(config, store, layout).run(path)
+    assert outcome.kind == "config" and "does not have object lock enabled" in outcome.message
+    assert "Contents" not in client.list_objects_v2(Bucket=BUCKET) and path.exists()
+
+
+def test_a_lock_that_does_not_take_is_retried_for_that_file_only(tmp_path, s3, monkeypatch):
+    """moto drops the lock of a multipart upload; here setting it afterwards fails too."""
+    config, client, store, layout = lock_setup(tmp_path, lock_enabled=True)
+    monkeypatch.setattr(store, "set_retention", lambda *args: None)
+    path = put_segment(layout, data=os.urandom(11 * 1024 * 1024))
+    outcome = SegmentJob(config, store, layout).run(path)
+    assert outcome.kind == "transient" and "s3:GetObjectRetention" in outcome.message   # not "config"
+    assert path.exists() and not (layout.uploaded / NAME).exists()
 
 
 def test_stream_uploads_hold_at_most_a_few_parts(setup):
