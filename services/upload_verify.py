@@ -123,11 +123,12 @@ def etag_is_md5(remote: RemoteObject) -> bool:
     return bool(_PLAIN_MD5.match(remote.etag))
 
 
-def _same_composite(remote: str, local: str, etag: str) -> bool:
-    """AWS writes the part count after the value ("...-3"), moto leaves it out (it is in the ETag)."""
-    value, _, parts = remote.partition("-")
-    parts = parts or etag.rpartition("-")[2]
-    return f"{value}-{parts}" == local
+def _composite_with_parts(remote: RemoteObject) -> str | None:
+    """`<value>-<parts>`: AWS writes the part count after the value, moto only in the ETag."""
+    value, _, parts = (remote.composite_crc32 or "").partition("-")
+    if not parts and "-" in remote.etag:
+        parts = remote.etag.rpartition("-")[2]
+    return f"{value}-{parts}" if value and parts.isdigit() else None
 
 
 def verify(local: LocalDigest, remote: RemoteObject) -> Verification:
@@ -138,11 +139,12 @@ def verify(local: LocalDigest, remote: RemoteObject) -> Verification:
         if remote.crc32 == local.crc32:
             return Verification(True, "crc32")
         return Verification(False, "crc32", f"CRC32 {remote.crc32} in bucket, {local.crc32} local")
-    if remote.composite_crc32 and local.composite_crc32:
-        if _same_composite(remote.composite_crc32, local.composite_crc32, remote.etag):
+    composite = _composite_with_parts(remote)
+    if composite and local.composite_crc32:
+        if composite == local.composite_crc32:
             return Verification(True, "composite-crc32")
-        return Verification(False, "composite-crc32",
-                            f"parts' CRC32 {remote.composite_crc32} in bucket, {local.composite_crc32} local")
+        return Verification(False, "composite-crc32", f"parts' CRC32 {composite} in bucket, "
+                            f"{local.composite_crc32} local")
     if etag_is_md5(remote):
         if remote.etag == local.md5:
             return Verification(True, "md5-etag")
