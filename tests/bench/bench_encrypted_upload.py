@@ -8,21 +8,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 import zlib
-from pathlib import Path
 from typing import Callable
 
 from nacl.bindings import crypto_secretbox
 
 from services.data_layout import DataLayout
 from services.rclone_crypt import encrypted_size
-from tests.bench.bench_upload import make_backlog, timed
-from tests.bench.common import quick, remove, save, table, workspace
+from tests.bench.bench_upload import make_backlog, reset, timed
+from tests.bench.common import cpu_seconds, quick, remove, save, table, workspace
 from tests.support.processes import REPO, write_env
 from tests.support.s3_server import S3Server, list_keys, rclone_binary
 
@@ -44,12 +42,6 @@ def primitive_speeds(megabytes: int = 256) -> dict[str, float]:
             work(block)
         speeds[name] = round(megabytes * 1.048576 / (time.perf_counter() - started))
     return speeds
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a running process has used so far (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def check(s3: S3Server, prefix: str, sizes: dict[str, int]) -> str:
@@ -115,17 +107,14 @@ def main(argv: list[str] | None = None) -> int:
                 prefix = f"{kind}-{round_ + 1}"
                 argv, run_env = command(prefix)
                 print(f"  round {round_ + 1}: {label} ...", end=" ", flush=True)
-                os.sync()
-                server_before = process_cpu_seconds(s3.proc.pid)
+                server_before = cpu_seconds([s3.proc.pid], include_reaped=False)
                 result = timed(argv, run_env, work / f"{kind}.log")
-                result["server_cpu_s"] = round(process_cpu_seconds(s3.proc.pid) - server_before, 2)
+                result["server_cpu_s"] = round(cpu_seconds([s3.proc.pid], include_reaped=False) - server_before, 2)
                 problem = check(s3, prefix + "/", sizes) if result["exit"] == 0 else f"exit {result['exit']}"
                 runs.append({"label": label, "client": kind, "round": round_ + 1, **result, "problem": problem,
                              "mb_per_s": round(total / 1e6 / result["wall_s"], 1)})
                 print(f"{runs[-1]['mb_per_s']} MB/s {problem}", flush=True)
-                shutil.rmtree(s3.root / BUCKET / prefix, ignore_errors=True)
-                for path in layout.uploaded.glob("*.mp4"):
-                    path.rename(layout.completed / path.name)
+                reset(layout, s3.root / BUCKET / prefix)
     finally:
         s3.stop()
         remove(work)

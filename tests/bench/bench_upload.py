@@ -56,7 +56,11 @@ def make_backlog(folder: Path, files: int, min_mb: int, max_mb: int, seed: int =
 
 
 def timed(argv: list[str], env: dict[str, str], log: Path) -> dict:
-    """Run to the end; wall seconds, exit code, the child's CPU seconds and peak RSS (wait4 rusage)."""
+    """Run to the end; wall seconds, exit code, the child's CPU seconds and peak RSS (wait4 rusage).
+
+    Dirty pages are flushed first, so that the previous run's write-back does not land on this one.
+    """
+    os.sync()
     started = time.monotonic()
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
@@ -66,6 +70,13 @@ def timed(argv: list[str], env: dict[str, str], log: Path) -> dict:
     return {"wall_s": round(time.monotonic() - started, 2), "exit": proc.returncode,
             "client_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
             "client_max_rss_mb": round(usage.ru_maxrss / 1024)}
+
+
+def reset(layout: DataLayout, uploaded_to: Path) -> None:
+    """After a run: delete what it uploaded (on the server's disk) and put the backlog back."""
+    shutil.rmtree(uploaded_to, ignore_errors=True)
+    for path in layout.uploaded.glob("*.mp4"):
+        path.rename(layout.completed / path.name)
 
 
 def check_bucket(s3: S3Server, prefix: str, sizes: dict[str, int]) -> str:
@@ -115,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
             if kind == "s3_uploader":
                 env_file.write_text(env_file.read_text() + f"S3_PREFIX={prefix}\n")
             print(f"  {label} ...", end=" ", flush=True)
-            os.sync()   # the previous run's write-back must not land on this one
             result = timed(command, env, work / f"{kind}.log")
             problem = check_bucket(s3, prefix + "/", sizes) if result["exit"] == 0 else f"exit {result['exit']}"
             entry = {"label": label, "client": kind, **(settings or {}), **result,
@@ -127,10 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 entry["log_tail"] = (work / f"{kind}.log").read_text(errors="replace")[-1500:]
                 print(entry["log_tail"], flush=True)
             (work / f"{kind}.log").unlink(missing_ok=True)
-            shutil.rmtree(s3.root / BUCKET / prefix, ignore_errors=True)
-            # Put the backlog back for the next client.
-            for path in layout.uploaded.glob("*.mp4"):
-                path.rename(layout.completed / path.name)
+            reset(layout, s3.root / BUCKET / prefix)
 
         for concurrency, part in combos:
             if (concurrency, part) != DEFAULT:
