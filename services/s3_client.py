@@ -90,8 +90,14 @@ def classify(exc: BaseException, what: str) -> S3Problem:
     return S3Problem("transient", code or exc.__class__.__name__, f"{what}: {detail}")
 
 
-def make_client(config: UploaderConfig) -> Any:
-    """A client whose connection pool fits every part thread of every parallel upload."""
+def make_client(config: UploaderConfig, streaming_puts: bool = False) -> Any:
+    """A client whose connection pool fits every part thread of every parallel upload.
+
+    `streaming_puts`: a client for `ObjectStore.put_stream`, whose request body must be read
+    once only: the payload is never hashed for the signature, and over plain HTTP (where
+    botocore cannot send a checksum as a trailer) no checksum header is computed either; the
+    upload is then checked afterwards, against the MD5 of what was sent.
+    """
     options: dict[str, Any] = {
         "max_pool_connections": config.concurrency * (PART_THREADS + 1) + 2,
         "connect_timeout": 10,
@@ -102,7 +108,7 @@ def make_client(config: UploaderConfig) -> Any:
     s3_options: dict[str, Any] = {}
     if config.endpoint_url:
         s3_options["addressing_style"] = "path"
-    if config.checksum == "crc32":
+    if config.checksum == "crc32" or streaming_puts:
         # Every upload request carries a CRC32 of its body that the server checks. Over plain
         # HTTP botocore would also SHA-256 the whole body for the signature, one more pass over
         # every byte (over HTTPS it never does); rclone does not either (UNSIGNED-PAYLOAD with
@@ -110,7 +116,7 @@ def make_client(config: UploaderConfig) -> Any:
         s3_options["payload_signing_enabled"] = False
     if s3_options:
         options["s3"] = s3_options
-    if config.checksum == "off":
+    if config.checksum == "off" or (streaming_puts and not _is_https(config)):
         # boto3 >= 1.36 adds CRC32 trailers by default; some S3-compatible servers reject them.
         options["request_checksum_calculation"] = "when_required"
         options["response_checksum_validation"] = "when_required"
@@ -121,6 +127,10 @@ def make_client(config: UploaderConfig) -> Any:
         region_name=config.region,
     )
     return session.client("s3", endpoint_url=config.endpoint_url, config=Config(**options))
+
+
+def _is_https(config: UploaderConfig) -> bool:
+    return (config.endpoint_url or "https:").startswith("https:")
 
 
 def transfer_config(config: UploaderConfig) -> TransferConfig:
@@ -160,15 +170,52 @@ class ReadOnce(io.RawIOBase):
 class ObjectStore:
     """The handful of bucket operations the uploader needs; every failure is an S3Problem."""
 
-    def __init__(self, client: Any, bucket: str, transfer: TransferConfig):
+    def __init__(self, client: Any, bucket: str, transfer: TransferConfig, put_client: Any = None):
         self.client, self.bucket, self.transfer = client, bucket, transfer
-        # A stream's parts are buffered in memory (10 by default): keep one upload's memory
-        # bounded. A body below the threshold is held whole, so streams above one part go
-        # multipart (glibc maps buffers above 32 MB afresh each time, which costs system CPU:
-        # docs/performance.md, section 2b).
+        # From make_client(streaming_puts=True); without it every stream goes through upload_stream.
+        self.put_client = put_client
+        # Streams that are not put whole go through s3transfer, which buffers their parts in
+        # memory (10 by default): keep one upload's memory bounded. It would hold a body below
+        # its threshold whole, so such streams go multipart above one part (glibc maps buffers
+        # above 32 MB afresh each time, which costs system CPU: docs/performance.md, section 2b).
         self.stream_transfer = copy.copy(transfer)
         self.stream_transfer.max_in_memory_upload_chunks = STREAM_CHUNKS_IN_MEMORY
         self.stream_transfer.multipart_threshold = min(transfer.multipart_threshold, transfer.multipart_chunksize)
+
+    @classmethod
+    def for_config(cls, config: UploaderConfig) -> "ObjectStore":
+        return cls(make_client(config), config.bucket, transfer_config(config),
+                   put_client=make_client(config, streaming_puts=True))
+
+    def puts_whole(self, size: int, extra_args: Mapping[str, Any]) -> bool:
+        """Is a stream of `size` bytes sent as one streaming PUT (`put_stream`)?
+
+        Below the multipart threshold, as files are. Over plain HTTP that PUT carries no
+        checksum, which S3 demands with object lock headers: those go multipart.
+        """
+        if self.put_client is None or size >= self.transfer.multipart_threshold:
+            return False
+        return self._puts_over_https or "ObjectLockMode" not in extra_args
+
+    @property
+    def _puts_over_https(self) -> bool:
+        return self.put_client.meta.endpoint_url.startswith("https:")
+
+    def put_stream(self, stream: Any, size: int, key: str, extra_args: Mapping[str, Any]) -> None:
+        """One PUT whose body is read from `stream` as it is sent: nothing is held in memory.
+
+        Over HTTPS the CRC32 (if asked for) travels as a trailer the server checks; over plain
+        HTTP a checksum header would need a second pass over the body, so none is sent and the
+        caller verifies the object against the MD5 of what was read. A seekable stream lets
+        botocore retry the request.
+        """
+        args = dict(extra_args)
+        if not self._puts_over_https:
+            args.pop("ChecksumAlgorithm", None)
+        try:
+            self.put_client.put_object(Bucket=self.bucket, Key=key, Body=stream, ContentLength=size, **args)
+        except Exception as exc:
+            raise classify(exc, f"uploading to s3://{self.bucket}/{key}") from None
 
     @property
     def stream_part_size(self) -> int:

@@ -42,7 +42,7 @@ from services.metrics import MetricsServer, Sample
 from services.mp4_fragments import video_duration
 from services.redact import redact
 from services.retention import LocalFile, disk_guard, expired
-from services.s3_client import ObjectStore, S3Problem, classify, make_client, transfer_config
+from services.s3_client import ObjectStore, S3Problem, classify
 from services.rclone_crypt import EncryptingReader, content_fingerprint, encrypted_size
 from services.s3_keys import distinct_filename, distinct_key, stored_key
 from services.sd_notify import notify, watchdog_interval
@@ -228,6 +228,11 @@ class SegmentJob:
         if self.config.crypt is None:
             self.store.upload(path, key, extra_args)
             return digest
+        size = encrypted_size(digest.size)
+        if self.store.puts_whole(size, extra_args):
+            with EncryptingReader(path, self.config.crypt) as reader:
+                self.store.put_stream(reader, size, key, extra_args)
+                return reader.digest()
         with EncryptingReader(path, self.config.crypt, part_size=self.store.stream_part_size) as reader:
             self.store.upload_stream(reader, key, extra_args)
             return reader.digest()
@@ -328,7 +333,7 @@ class Uploader:
                  free_bytes: FreeBytes = disk_free_bytes, install_signals: bool = True):
         self.config = config
         self.layout = DataLayout(config.common.data_dir)
-        self.store = store or ObjectStore(make_client(config), config.bucket, transfer_config(config))
+        self.store = store or ObjectStore.for_config(config)
         self.job = SegmentJob(config, self.store, self.layout)
         self.once, self.free_bytes, self.install_signals = once, free_bytes, install_signals
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()

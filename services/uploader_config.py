@@ -166,7 +166,7 @@ def read_uploader_config(env: EnvReader) -> UploaderConfig:
         min_free_bytes=env.integer("MIN_FREE_DISK_MB", 2048, minimum=0) * MB,
         delete_unuploaded_when_full=env.boolean("DELETE_UNUPLOADED_WHEN_FULL", False),
         concurrency=env.integer("UPLOAD_CONCURRENCY", 4, minimum=1, maximum=32),
-        multipart_threshold=env.integer("MULTIPART_THRESHOLD_MB", 64, minimum=5, maximum=5120) * MB,
+        multipart_threshold=env.integer("MULTIPART_THRESHOLD_MB", 200, minimum=5, maximum=5120) * MB,
         part_size=part_size,
         rescan_interval=env.decimal("RESCAN_INTERVAL", 60.0, minimum=0.5, maximum=300.0),
         retry_max_seconds=env.decimal("UPLOAD_RETRY_MAX_SECONDS", 300.0, minimum=0.5, maximum=3600.0),

@@ -24,7 +24,7 @@ def test_defaults(tmp_path):
     assert config.sse == "AES256" and config.storage_class == "STANDARD" and config.checksum == "crc32"
     assert config.retention_hours == 24 and config.min_free_bytes == 2048 * MB
     assert config.delete_unuploaded_when_full is False
-    assert config.concurrency == 4 and config.part_size == 16 * MB and config.multipart_threshold == 64 * MB
+    assert config.concurrency == 4 and config.part_size == 16 * MB and config.multipart_threshold == 200 * MB
     assert config.prefix == ""
     assert (tmp_path / "data" / "videos" / "uploaded").is_dir()
 

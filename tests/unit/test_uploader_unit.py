@@ -35,10 +35,9 @@ def make_config(tmp_path, **extra):
 @pytest.fixture
 def setup(tmp_path, s3):
     config = make_config(tmp_path)
-    client = make_client(config)
-    client.create_bucket(Bucket=BUCKET)
-    store = ObjectStore(client, BUCKET, transfer_config(config))
-    return config, client, store, DataLayout(config.common.data_dir)
+    store = ObjectStore.for_config(config)
+    store.client.create_bucket(Bucket=BUCKET)
+    return config, store.client, store, DataLayout(config.common.data_dir)
 
 
 def put_segment(layout, name=NAME, data=None, age_hours=0.0):
@@ -197,34 +196,63 @@ def test_disk_guard(tmp_path, s3, opt_in):
         assert [p.exists() for p in uploaded] == [False, False, False] and waiting.exists()
 
 
-@pytest.mark.parametrize("size", [3 * 1024 * 1024, 11 * 1024 * 1024])   # one PUT; three parts
-def test_encrypted_upload_encrypts_every_block_exactly_once(tmp_path, s3, monkeypatch, size):
-    """botocore reads a seekable body several times (checksum, send); each read would re-encrypt."""
+@pytest.mark.parametrize("size, scheme, sent_check", [
+    (3 * 1024 * 1024, "http", "md5-etag"),         # one streaming PUT, no checksum header on plain HTTP
+    (3 * 1024 * 1024, "https", "crc32"),           # one streaming PUT, CRC32 in a trailer
+    (11 * 1024 * 1024, "http", "composite-crc32"),  # three parts
+    (11 * 1024 * 1024, "https", "composite-crc32")])
+@pytest.mark.parametrize("constructed", ["for_config", "without put client"])
+def test_encrypted_upload_encrypts_every_block_exactly_once(tmp_path, s3, monkeypatch, size, scheme, sent_check,
+                                                            constructed):
+    """botocore reads a seekable body several times (checksum, payload hash, send); each read would re-encrypt."""
     import services.rclone_crypt as rclone_crypt
 
     sealed = []
     real = rclone_crypt.crypto_secretbox
     monkeypatch.setattr(rclone_crypt, "crypto_secretbox", lambda *args: sealed.append(1) or real(*args))
-    # Plain HTTP, where botocore puts the checksum in a header: computed in a read of its own.
-    config = make_config(tmp_path, ENCRYPTION_PASSWORD="unit password", S3_ENDPOINT_URL="http://s3.amazonaws.com")
-    client = make_client(config)
-    client.create_bucket(Bucket=BUCKET)
+    config = make_config(tmp_path, ENCRYPTION_PASSWORD="unit password", S3_ENDPOINT_URL=f"{scheme}://s3.amazonaws.com")
+    if constructed == "for_config":
+        store = ObjectStore.for_config(config)
+    else:  # every stream through s3transfer, multipart or not
+        store = ObjectStore(make_client(config), BUCKET, transfer_config(config))
+        sent_check = "crc32" if sent_check == "md5-etag" else sent_check
+    store.client.create_bucket(Bucket=BUCKET)
     layout = DataLayout(config.common.data_dir)
     path = put_segment(layout, data=os.urandom(size))
-    outcome = SegmentJob(config, ObjectStore(client, BUCKET, transfer_config(config)), layout).run(path)
+    outcome = SegmentJob(config, store, layout).run(path)
     assert outcome.kind == "done", outcome.message
     assert len(sealed) == -(-size // rclone_crypt.BLOCK_DATA_SIZE)
     # The bytes sent are checked by the server's checksum, then the plaintext by the fingerprint.
-    sent_check = "crc32" if size < 5 * 1024 * 1024 else "composite-crc32"
     assert outcome.verified_by == f"{sent_check}+crypt-fingerprint"
+
+
+def test_streams_below_the_threshold_are_put_whole_unless_a_lock_needs_a_checksum_header(tmp_path):
+    small, large = 5 * 1024 * 1024 - 1, 5 * 1024 * 1024
+    for scheme, locked, small_whole in (("http", False, True), ("http", True, False),
+                                        ("https", False, True), ("https", True, True)):
+        store = ObjectStore.for_config(make_config(tmp_path, S3_ENDPOINT_URL=f"{scheme}://s3.example.net"))
+        args = {"ObjectLockMode": "GOVERNANCE"} if locked else {}
+        assert store.puts_whole(small, args) is small_whole
+        assert store.puts_whole(large, args) is False
+    without = ObjectStore(make_client(make_config(tmp_path)), BUCKET, transfer_config(make_config(tmp_path)))
+    assert without.puts_whole(small, {}) is False
+
+
+@pytest.mark.parametrize("scheme, checksum", [("http", "crc32"), ("http", "off"), ("https", "crc32"), ("https", "off")])
+def test_a_streaming_put_client_reads_its_body_once(tmp_path, scheme, checksum):
+    """No payload hash for the signature; over plain HTTP no checksum header (each is a pass of its own)."""
+    client = make_client(make_config(tmp_path, S3_ENDPOINT_URL=f"{scheme}://s3.example.net", S3_CHECKSUM=checksum),
+                         streaming_puts=True)
+    assert (client.meta.config.s3 or {}).get("payload_signing_enabled") is False
+    header_free = scheme == "http" or checksum == "off"
+    assert (client.meta.config.request_checksum_calculation == "when_required") is header_free
 
 
 def lock_setup(tmp_path, lock_enabled):
     config = make_config(tmp_path, S3_OBJECT_LOCK_DAYS=1)
-    client = make_client(config)
-    client.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=lock_enabled)
-    store = ObjectStore(client, BUCKET, transfer_config(config))
-    return config, client, store, DataLayout(config.common.data_dir)
+    store = ObjectStore.for_config(config)
+    store.client.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=lock_enabled)
+    return config, store.client, store, DataLayout(config.common.data_dir)
 
 
 def test_object_lock_on_a_bucket_without_it_uploads_nothing(tmp_path, s3):
