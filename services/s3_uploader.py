@@ -779,9 +779,9 @@ def limit_malloc_arenas(count: int = 2) -> None:
     """Cap glibc's per-thread heaps before the upload threads start.
 
     Each upload thread frees its part buffers (16 MB) into a heap of its own, where no other
-    thread reuses them: with 4 parallel encrypted uploads the peak RSS measured 435-560 MB
-    with glibc's default and 253-308 MB with two heaps (docs/performance.md, 2b). The same as
-    MALLOC_ARENA_MAX=2; a no-op without glibc.
+    thread reuses them: with 4 parallel encrypted multipart uploads the peak RSS measured
+    435-560 MB with glibc's default and 253-308 MB with two heaps (docs/performance.md, 2b).
+    The same as MALLOC_ARENA_MAX=2; a no-op without glibc.
     """
     try:
         ctypes.CDLL(None).mallopt(_M_ARENA_MAX, count)

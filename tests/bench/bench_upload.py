@@ -14,6 +14,7 @@ dirty pages flushed before every run) and are compared by their medians. Wall ti
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -55,21 +56,35 @@ def make_backlog(folder: Path, files: int, min_mb: int, max_mb: int, seed: int =
     return paths
 
 
+# Linux starts a child's peak RSS at its parent's (fork copies the high-water mark, exec keeps
+# it), so a client started straight from this process would report at least this process's
+# peak. A small interpreter forks the client instead and reports its rusage (floor ~6 MB).
+_MEASURE = """
+import json, os, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    json.dump([os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss], out)
+"""
+
+
 def timed(argv: list[str], env: dict[str, str], log: Path) -> dict:
-    """Run to the end; wall seconds, exit code, the child's CPU seconds and peak RSS (wait4 rusage).
+    """Run to the end; wall seconds, exit code, the client's CPU seconds and peak RSS (wait4 rusage).
 
     Dirty pages are flushed first, so that the previous run's write-back does not land on this one.
     """
     os.sync()
+    usage_file = log.with_suffix(".rusage")
     started = time.monotonic()
     with open(log, "ab") as out:
-        proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"wall_s": round(time.monotonic() - started, 2), "exit": proc.returncode,
-            "client_cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-            "client_max_rss_mb": round(usage.ru_maxrss / 1024)}
+        subprocess.run([sys.executable, "-I", "-S", "-c", _MEASURE, str(usage_file), *argv], env=env, cwd=REPO,
+                       stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    wall = time.monotonic() - started
+    code, cpu, max_rss_kb = json.loads(usage_file.read_text())
+    return {"wall_s": round(wall, 2), "exit": code, "client_cpu_s": round(cpu, 2),
+            "client_max_rss_mb": round(max_rss_kb / 1024)}
 
 
 def reset(layout: DataLayout, uploaded_to: Path) -> None:

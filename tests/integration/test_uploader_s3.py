@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import signal
 
+import pytest
+
 from services.state_file import read_json
 from tests.support.processes import wait_for
 from tests.support.s3_fixtures import (BUCKET, SEGMENT, data_layout, drop_segment, run_once,  # noqa: F401
@@ -178,3 +180,30 @@ def test_kill9_mid_encrypted_upload_then_restart(tmp_path, s3_server, data_layou
         body = client.get_object(Bucket=BUCKET, Key=key_for(name) + ".bin")["Body"].read()
         assert decrypt_bytes(body, keys_for_password) == data[name]
     assert incomplete_uploads(client, BUCKET, "site-a/") == []
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_kill9_mid_single_put_then_restart(tmp_path, s3_server, data_layout, start_uploader, encrypted):
+    """Below the multipart threshold a segment goes up in one PUT: killed halfway, the server must
+    keep nothing of it, and the restart uploads it once (no truncated object, no .conflict- copy)."""
+    from services.rclone_crypt import decrypt_bytes, derive_keys, encrypted_size
+    proxy = SlowProxy(s3_server.port, bytes_per_second=10 * MB)
+    extra = {"ENCRYPTION_PASSWORD": "kill nine"} if encrypted else {}
+    try:
+        env = uploader_env(tmp_path, s3_server, data_layout, S3_ENDPOINT_URL=proxy.endpoint, **extra)
+        name = SEGMENT.format(cam=4, minute=10)
+        data = drop_segment(data_layout, name, 30 * MB)
+        first = start_uploader(env, "first")
+        wait_for(lambda: proxy.forwarded > 10 * MB, 60, "the PUT under way")
+        first.kill9()
+        assert (data_layout.completed / name).exists()
+        second = start_uploader(env, "second")
+        wait_for(lambda: uploaded_names(data_layout) == [name], 90, "the segment uploaded after restart")
+        assert second.stop() == 0
+    finally:
+        proxy.close()
+    client = s3_server.client()
+    key = key_for(name) + (".bin" if encrypted else "")
+    assert list_keys(client, BUCKET) == {key: encrypted_size(30 * MB) if encrypted else 30 * MB}
+    body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert (decrypt_bytes(body, derive_keys("kill nine")) if encrypted else body) == data

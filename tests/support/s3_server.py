@@ -142,6 +142,7 @@ class SlowProxy:
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
         self.closed = threading.Event()
+        self.forwarded = 0    # request bytes passed on to the server so far
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -167,6 +168,7 @@ class SlowProxy:
             while chunk := source.recv(64 * 1024):
                 sink.sendall(chunk)
                 if throttle:
+                    self.forwarded += len(chunk)
                     time.sleep(len(chunk) / self.rate)
         except OSError:
             pass
