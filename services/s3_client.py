@@ -112,12 +112,14 @@ def make_client(config: UploaderConfig, streaming_puts: bool = False) -> Any:
         # Every upload request carries a CRC32 of its body that the server checks. Over plain
         # HTTP botocore would also SHA-256 the whole body for the signature, one more pass over
         # every byte (over HTTPS it never does); rclone does not either (UNSIGNED-PAYLOAD with
-        # Content-MD5). Plain HTTP protects nothing from someone on the path anyway.
+        # Content-MD5). Plain HTTP protects nothing from someone on the path anyway. A streaming
+        # PUT's body is read once (a second read would encrypt it again): no payload hash either.
         s3_options["payload_signing_enabled"] = False
     if s3_options:
         options["s3"] = s3_options
     if config.checksum == "off" or (streaming_puts and not _is_https(config)):
         # boto3 >= 1.36 adds CRC32 trailers by default; some S3-compatible servers reject them.
+        # Over plain HTTP botocore would put the checksum in a header, computed in a read of its own.
         options["request_checksum_calculation"] = "when_required"
         options["response_checksum_validation"] = "when_required"
     session = boto3.session.Session(

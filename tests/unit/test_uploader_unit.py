@@ -234,7 +234,8 @@ def test_streams_below_the_threshold_are_put_whole_unless_a_lock_needs_a_checksu
         args = {"ObjectLockMode": "GOVERNANCE"} if locked else {}
         assert store.puts_whole(small, args) is small_whole
         assert store.puts_whole(large, args) is False
-    without = ObjectStore(make_client(make_config(tmp_path)), BUCKET, transfer_config(make_config(tmp_path)))
+    config = make_config(tmp_path)
+    without = ObjectStore(make_client(config), BUCKET, transfer_config(config))
     assert without.puts_whole(small, {}) is False
 
 
