@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -117,9 +118,8 @@ def make_client(config: UploaderConfig, streaming_puts: bool = False) -> Any:
         s3_options["payload_signing_enabled"] = False
     if s3_options:
         options["s3"] = s3_options
-    if config.checksum == "off" or (streaming_puts and not _is_https(config)):
+    if config.checksum == "off":
         # boto3 >= 1.36 adds CRC32 trailers by default; some S3-compatible servers reject them.
-        # Over plain HTTP botocore would put the checksum in a header, computed in a read of its own.
         options["request_checksum_calculation"] = "when_required"
         options["response_checksum_validation"] = "when_required"
     session = boto3.session.Session(
@@ -128,11 +128,17 @@ def make_client(config: UploaderConfig, streaming_puts: bool = False) -> Any:
         aws_session_token=config.session_token,
         region_name=config.region,
     )
-    return session.client("s3", endpoint_url=config.endpoint_url, config=Config(**options))
+    client = session.client("s3", endpoint_url=config.endpoint_url, config=Config(**options))
+    if streaming_puts and not is_https(client) and config.checksum != "off":
+        # Over plain HTTP botocore would put the checksum in a header, computed in a read of its
+        # own. Decided on the endpoint botocore chose (it may come from AWS_ENDPOINT_URL too).
+        options["request_checksum_calculation"] = "when_required"
+        client = session.client("s3", endpoint_url=config.endpoint_url, config=Config(**options))
+    return client
 
 
-def _is_https(config: UploaderConfig) -> bool:
-    return (config.endpoint_url or "https:").startswith("https:")
+def is_https(client: Any) -> bool:
+    return urlsplit(client.meta.endpoint_url).scheme.lower() == "https"
 
 
 def transfer_config(config: UploaderConfig) -> TransferConfig:
@@ -193,15 +199,19 @@ class ObjectStore:
         """Is a stream of `size` bytes sent as one streaming PUT (`put_stream`)?
 
         Below the multipart threshold, as files are. Over plain HTTP that PUT carries no
-        checksum, which S3 demands with object lock headers: those go multipart.
+        checksum: only an MD5 ETag can check it afterwards, which SSE-KMS and SSE-C objects do
+        not have, and S3 demands a checksum with object lock headers. Those go multipart.
         """
         if self.put_client is None or size >= self.transfer.multipart_threshold:
             return False
-        return self._puts_over_https or "ObjectLockMode" not in extra_args
+        if self._puts_over_https:
+            return True
+        kms = str(extra_args.get("ServerSideEncryption", "")).startswith("aws:kms")
+        return not (kms or "SSECustomerAlgorithm" in extra_args or "ObjectLockMode" in extra_args)
 
     @property
     def _puts_over_https(self) -> bool:
-        return self.put_client.meta.endpoint_url.startswith("https:")
+        return is_https(self.put_client)
 
     def put_stream(self, stream: Any, size: int, key: str, extra_args: Mapping[str, Any]) -> None:
         """One PUT whose body is read from `stream` as it is sent: nothing is held in memory.

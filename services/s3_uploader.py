@@ -231,6 +231,8 @@ class SegmentJob:
         size = encrypted_size(digest.size)
         if self.store.puts_whole(size, extra_args):
             with EncryptingReader(path, self.config.crypt) as reader:
+                if reader.size != size:  # Content-Length must be what is read, or the server keeps a cut
+                    raise S3Problem("transient", "FileChanged", f"{path.name} changed size before its upload")
                 self.store.put_stream(reader, size, key, extra_args)
                 return reader.digest()
         with EncryptingReader(path, self.config.crypt, part_size=self.store.stream_part_size) as reader:

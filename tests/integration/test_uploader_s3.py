@@ -196,13 +196,15 @@ def test_kill9_mid_single_put_then_restart(tmp_path, s3_server, data_layout, sta
         first = start_uploader(env, "first")
         wait_for(lambda: proxy.forwarded > 10 * MB, 60, "the PUT under way")
         first.kill9()
+        client = s3_server.client()
         assert (data_layout.completed / name).exists()
+        assert incomplete_uploads(client, BUCKET, "site-a/") == []   # one PUT, not multipart
         second = start_uploader(env, "second")
         wait_for(lambda: uploaded_names(data_layout) == [name], 90, "the segment uploaded after restart")
         assert second.stop() == 0
+        assert "verified by md5-etag+crypt-fingerprint" in second.output() or not encrypted
     finally:
         proxy.close()
-    client = s3_server.client()
     key = key_for(name) + (".bin" if encrypted else "")
     assert list_keys(client, BUCKET) == {key: encrypted_size(30 * MB) if encrypted else 30 * MB}
     body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()

@@ -228,22 +228,32 @@ def test_encrypted_upload_encrypts_every_block_exactly_once(tmp_path, s3, monkey
 
 def test_streams_below_the_threshold_are_put_whole_unless_a_lock_needs_a_checksum_header(tmp_path):
     small, large = 5 * 1024 * 1024 - 1, 5 * 1024 * 1024
-    for scheme, locked, small_whole in (("http", False, True), ("http", True, False),
-                                        ("https", False, True), ("https", True, True)):
+    for scheme, extra in (("http", {}), ("http", {"ObjectLockMode": "GOVERNANCE"}),
+                          ("http", {"ServerSideEncryption": "aws:kms"}), ("http", {"SSECustomerAlgorithm": "AES256"}),
+                          ("HTTPS", {}), ("https", {"ObjectLockMode": "GOVERNANCE"}),
+                          ("https", {"ServerSideEncryption": "aws:kms"})):
         store = ObjectStore.for_config(make_config(tmp_path, S3_ENDPOINT_URL=f"{scheme}://s3.example.net"))
-        args = {"ObjectLockMode": "GOVERNANCE"} if locked else {}
-        assert store.puts_whole(small, args) is small_whole
-        assert store.puts_whole(large, args) is False
+        # Over plain HTTP only an MD5 ETag checks a whole PUT, and a lock needs a checksum header.
+        assert store.puts_whole(small, extra) is (scheme.lower() == "https" or not extra)
+        assert store.puts_whole(large, extra) is False
     config = make_config(tmp_path)
     without = ObjectStore(make_client(config), BUCKET, transfer_config(config))
     assert without.puts_whole(small, {}) is False
 
 
+@pytest.mark.parametrize("endpoint", ["setting", "AWS_ENDPOINT_URL"])
 @pytest.mark.parametrize("scheme, checksum", [("http", "crc32"), ("http", "off"), ("https", "crc32"), ("https", "off")])
-def test_a_streaming_put_client_reads_its_body_once(tmp_path, scheme, checksum):
-    """No payload hash for the signature; over plain HTTP no checksum header (each is a pass of its own)."""
-    client = make_client(make_config(tmp_path, S3_ENDPOINT_URL=f"{scheme}://s3.example.net", S3_CHECKSUM=checksum),
-                         streaming_puts=True)
+def test_a_streaming_put_client_neither_hashes_the_payload_nor_puts_a_checksum_in_a_header(
+        tmp_path, monkeypatch, scheme, checksum, endpoint):
+    """Each would be a read of its own of the body (an encryption); the endpoint is the one botocore uses."""
+    url = f"{scheme}://s3.example.net"
+    if endpoint == "setting":
+        config = make_config(tmp_path, S3_ENDPOINT_URL=url, S3_CHECKSUM=checksum)
+    else:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+        config = make_config(tmp_path, S3_CHECKSUM=checksum)
+    client = make_client(config, streaming_puts=True)
+    assert client.meta.endpoint_url == url
     assert (client.meta.config.s3 or {}).get("payload_signing_enabled") is False
     header_free = scheme == "http" or checksum == "off"
     assert (client.meta.config.request_checksum_calculation == "when_required") is header_free
