@@ -229,14 +229,16 @@ class SegmentJob:
             self.store.upload(path, key, extra_args)
             return digest
         size = encrypted_size(digest.size)
-        if self.store.puts_whole(size, extra_args):
-            with EncryptingReader(path, self.config.crypt) as reader:
-                if reader.size != size:  # Content-Length must be what is read, or the server keeps a cut
-                    raise S3Problem("transient", "FileChanged", f"{path.name} changed size before its upload")
+        whole = self.store.puts_whole(size, extra_args)
+        # Multipart: the reader keeps each part's CRC32, which S3 combines into the object's.
+        part_size = None if whole else self.store.stream_part_size
+        with EncryptingReader(path, self.config.crypt, part_size=part_size) as reader:
+            if not whole:
+                self.store.upload_stream(reader, key, extra_args)
+            elif reader.size != size:  # Content-Length must be what is read, or the server keeps a cut
+                raise S3Problem("transient", "FileChanged", f"{path.name} changed size before its upload")
+            else:
                 self.store.put_stream(reader, size, key, extra_args)
-                return reader.digest()
-        with EncryptingReader(path, self.config.crypt, part_size=self.store.stream_part_size) as reader:
-            self.store.upload_stream(reader, key, extra_args)
             return reader.digest()
 
     def run(self, path: Path) -> Outcome:
