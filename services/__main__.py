@@ -11,13 +11,13 @@ import json
 import sys
 from typing import Callable
 
-from services.cli_common import add_env_file_argument, load_config_or_exit
-from services.config import EX_CONFIG, ConfigError, EnvReader, load_env, resolve_env_file
+from services.common.startup import add_env_file_argument, load_config_or_exit
+from services.common.config import EX_CONFIG, ConfigError, EnvReader, load_env, resolve_env_file
 
 
 def _status_settings(env: EnvReader):
-    from services.recorder_config import read_recorder_config
-    from services.status_report import Thresholds
+    from services.recorder.config import read_recorder_config
+    from services.commands.status import Thresholds
     config = read_recorder_config(env)
     thresholds = Thresholds(
         backlog_max_age=env.integer("STATUS_BACKLOG_MAX_MINUTES", 60, minimum=1) * 60.0,
@@ -28,8 +28,8 @@ def _status_settings(env: EnvReader):
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from services.data_layout import DataLayout
-    from services.status_report import build_report
+    from services.common.data_layout import DataLayout
+    from services.commands.status import build_report
     config, thresholds = load_config_or_exit(args.env_file, _status_settings)
     report = build_report(DataLayout(config.common.data_dir), [c.id for c in config.cameras], thresholds)
     print(json.dumps(report.data, indent=2, default=str) if args.json else "\n".join(report.lines))
@@ -37,7 +37,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from services.doctor import run_recorder_checks, summary
+    from services.commands.doctor import run_recorder_checks, summary
     env_path, _ = resolve_env_file(args.env_file)
     try:
         env = load_env(args.env_file)
@@ -47,7 +47,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     min_free = env.integer("MIN_FREE_DISK_MB", 2048, minimum=0) * 1024 * 1024
     checks = run_recorder_checks(env_path if env_path.is_file() else None, env, min_free)
     if env.raw("S3_BUCKET_NAME"):
-        from services.doctor import run_bucket_checks
+        from services.commands.doctor import run_bucket_checks
         checks += run_bucket_checks(EnvReader(env.values, env.source), already=checks)
     text, code = summary(checks)
     print(text)
@@ -55,65 +55,65 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from services import sync_cli
+    from services.commands import sync as sync_cli
     return sync_cli.run(args, args.env_file, load_config_or_exit(args.env_file, sync_cli.read_settings))
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    from services import coverage_cli
+    from services.commands import coverage as coverage_cli
     return coverage_cli.run(args, *load_config_or_exit(args.env_file, coverage_cli.read_settings))
 
 
 def cmd_clip(args: argparse.Namespace) -> int:
-    from services import clip_cli
+    from services.commands import clip as clip_cli
     return clip_cli.run(args, load_config_or_exit(args.env_file, clip_cli.Settings))
 
 
 def cmd_lifecycle(args: argparse.Namespace) -> int:
-    from services import lifecycle_cli
+    from services.commands import lifecycle as lifecycle_cli
     return lifecycle_cli.run(args, *load_config_or_exit(args.env_file, lifecycle_cli.read_settings))
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from services import cost_cli
+    from services.commands import cost as cost_cli
     return cost_cli.run(args, *load_config_or_exit(args.env_file, cost_cli.read_settings))
 
 
 def cmd_iam_policy(args: argparse.Namespace) -> int:
-    from services import iam_policy
+    from services.bucket import iam_policy as iam_policy
     settings = load_config_or_exit(args.env_file, iam_policy.read_settings)
     print(json.dumps(iam_policy.render(settings, args.which), indent=2))
     return 0
 
 
 def _decrypt_settings(env: EnvReader):
-    from services.encryption_config import read_encryption
+    from services.crypt.config import read_encryption
     keys = read_encryption(env)
     uploader = None
     if env.raw("S3_BUCKET_NAME"):
-        from services.uploader_config import read_uploader_config
+        from services.uploader.config import read_uploader_config
         uploader = read_uploader_config(env)
     env.check()
     return keys, uploader
 
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
-    from services import decrypt_cli
+    from services.commands import decrypt as decrypt_cli
     keys, uploader = load_config_or_exit(args.env_file, _decrypt_settings)
     client = None
     if uploader is not None and args.source.startswith("s3://"):
-        from services.s3_client import make_client
+        from services.bucket.client import make_client
         client = make_client(uploader)
     return decrypt_cli.run(args, keys, client)
 
 
 def _day(text: str):
-    from services.coverage_cli import parse_day
+    from services.commands.coverage import parse_day
     return parse_day(text)
 
 
 def _time(text: str):
-    from services.clip_cli import parse_time
+    from services.commands.clip import parse_time
     return parse_time(text)
 
 
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     lifecycle = command("lifecycle", cmd_lifecycle, "apply the bucket lifecycle rule (colder class, expiry)")
     lifecycle.add_argument("--dry-run", action="store_true", help="show the rule, change nothing")
     command("cost", cmd_cost, "monthly S3 cost estimate from the measured bitrate and retention")
-    from services.decrypt_cli import add_arguments as decrypt_arguments
+    from services.commands.decrypt import add_arguments as decrypt_arguments
     decrypt_arguments(command("decrypt", cmd_decrypt,
                               "turn an encrypted object (s3://BUCKET/KEY) or .bin file back into the MP4"))
     iam = command("iam-policy", cmd_iam_policy, "print the least-privilege IAM policies (JSON) for the bucket")

@@ -23,12 +23,12 @@ import sys
 import time
 from pathlib import Path
 
-from services.coverage import Span, measure, segment_spans
-from services.data_layout import DataLayout
-from services.ffmpeg_command import FFMPEG_ENV_TZ, StreamInfo, build_record_command, parse_version
-from services.mp4_fragments import video_duration
-from services.recorder_config import CameraConfig
-from services.segment_names import parse_name
+from services.common.spans import Span, measure, segment_spans
+from services.common.data_layout import DataLayout
+from services.recorder.ffmpeg_command import FFMPEG_ENV_TZ, StreamInfo, build_record_command, parse_version
+from services.common.mp4_fragments import video_duration
+from services.recorder.config import CameraConfig
+from services.common.segment_names import parse_name
 from tests.bench.common import (BenchCameraServer, TreeSampler, cpu_seconds, quick, remove, save, table,
                                 workspace)
 from tests.support.processes import Daemon, read_status, stop_pid, wait_for, write_env

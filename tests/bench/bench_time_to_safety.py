@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-from services.data_layout import DataLayout
+from services.common.data_layout import DataLayout
 from tests.bench.common import BenchCameraServer, percentile, quick, remove, save, table, workspace
 from tests.bench.bench_recorder import all_recording, server_settings
 from tests.support.processes import Daemon, wait_for, write_env

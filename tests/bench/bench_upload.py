@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from services.data_layout import DataLayout
+from services.common.data_layout import DataLayout
 from tests.bench.common import quick, remove, save, table, workspace
 from tests.support.processes import REPO, write_env
 from tests.support.s3_server import S3Server, list_keys, rclone_binary

@@ -1,7 +1,7 @@
 """Drill: a burst of junk in every data folder while both daemons run, then a malformed .env."""
 import os
 
-from services.data_layout import DataLayout
+from services.common.data_layout import DataLayout
 from tests.support.figures import record
 from tests.support.processes import Daemon, wait_for, write_env
 from tests.support.s3_server import S3Server

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from services.data_layout import DataLayout
+from services.common.data_layout import DataLayout
 from tests.support.figures import Stopwatch, record
 from tests.support.media import decode_errors
 from tests.support.processes import Daemon, wait_for, write_env

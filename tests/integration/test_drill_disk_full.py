@@ -11,9 +11,9 @@ import uuid
 
 import pytest
 
-from services.data_layout import DataLayout
-from services.s3_keys import object_key
-from services.segment_names import parse_name
+from services.common.data_layout import DataLayout
+from services.bucket.keys import object_key
+from services.common.segment_names import parse_name
 from tests.support.figures import Stopwatch, record
 from tests.support.processes import CameraServer, Daemon, wait_for, write_env
 from tests.support.s3_server import S3Server, list_keys

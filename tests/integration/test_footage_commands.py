@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from services.bucket_catalog import DURATION_METADATA
-from services.mp4_fragments import video_duration
-from services.s3_keys import object_key
-from services.segment_names import SegmentName
+from services.bucket.catalog import DURATION_METADATA
+from services.common.mp4_fragments import video_duration
+from services.bucket.keys import object_key
+from services.common.segment_names import SegmentName
 from tests.support.media import decode_errors, video_stream_duration
 from tests.support.processes import run_module, write_env
 from tests.support.s3_server import S3Server

@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from services.mp4_fragments import trim_torn_tail, video_duration
+from services.common.mp4_fragments import trim_torn_tail, video_duration
 from tests.support.media import video_stream_duration
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from services import decrypt_cli
-from services.s3_client import ObjectStore
-from services.rclone_crypt import (
+from services.commands import decrypt as decrypt_cli
+from services.bucket.client import ObjectStore
+from services.crypt.rclone_crypt import (
     EncryptingReader, decrypt_file, derive_keys, encrypted_name, encrypted_size, password_from_setting)
 from tests.support.s3_server import S3Server, rclone_binary
 

@@ -10,11 +10,11 @@ import urllib.request
 
 import pytest
 
-from services.data_layout import DataLayout
-from services.ffmpeg_command import StreamInfo, build_record_command, parse_version
-from services.recorder_config import CameraConfig
-from services.segment_handoff import hand_off
-from services.segment_names import parse_name
+from services.common.data_layout import DataLayout
+from services.recorder.ffmpeg_command import StreamInfo, build_record_command, parse_version
+from services.recorder.config import CameraConfig
+from services.recorder.handoff import hand_off
+from services.common.segment_names import parse_name
 from tests.support.figures import Stopwatch, record
 from tests.support.media import codecs, decode_errors, duration
 from tests.support.s3_server import free_port

@@ -1,7 +1,7 @@
 """sync and sync --verify on prepared mismatches, against a real S3 server."""
 
-from services.s3_keys import object_key
-from services.segment_names import parse_name
+from services.bucket.keys import object_key
+from services.common.segment_names import parse_name
 from tests.support.processes import run_module, write_env
 from tests.support.s3_server import S3Server, list_keys
 

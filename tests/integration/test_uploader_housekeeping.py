@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from services.config import load_env
-from services.s3_uploader import Uploader
-from services.uploader_config import read_uploader_config
+from services.common.config import load_env
+from services.uploader.daemon import Uploader
+from services.uploader.config import read_uploader_config
 from tests.support.s3_fixtures import (BUCKET, SEGMENT, data_layout, drop_segment, s3_server,  # noqa: F401
                                        uploader_env)
 from tests.support.s3_server import S3Server, list_keys

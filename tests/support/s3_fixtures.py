@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from services.data_layout import DataLayout
+from services.common.data_layout import DataLayout
 from tests.support.processes import REPO, Daemon, write_env
 from tests.support.s3_server import S3Server
 

@@ -1,5 +1,5 @@
-from services.alerts import AlertTracker, read_alert_settings
-from services.config import EnvReader
+from services.common.alerts import AlertTracker, read_alert_settings
+from services.common.config import EnvReader
 
 
 def test_alert_once_after_delay_then_resolved_once():

@@ -1,10 +1,10 @@
 """The camera state machine with a fake clock and a fake OS layer: one transition per test."""
 import pytest
 
-from services.camera_states import CameraState as S
-from services.camera_supervisor import CameraSupervisor, SupervisorSettings, backoff_delay
-from services.ffmpeg_command import StreamInfo
-from services.recorder_config import CameraConfig
+from services.recorder.states import CameraState as S
+from services.recorder.supervisor import CameraSupervisor, SupervisorSettings, backoff_delay
+from services.recorder.ffmpeg_command import StreamInfo
+from services.recorder.config import CameraConfig
 
 SETTINGS = SupervisorSettings(stall_timeout=30, stop_timeout=10, probe_timeout=20,
                               backoff_initial=1, backoff_max=60, stable_after=60)
@@ -281,7 +281,7 @@ def test_snapshot(rig):
 
 
 def test_backward_clock_step_detection():
-    from services.video_recorder import backward_step
+    from services.recorder.daemon import backward_step
     assert backward_step(1000.0, 1000.3) == 0.0       # forward or jitter: nothing
     assert backward_step(1000.0, 999.0) == 0.0         # within the tolerance
     assert backward_step(1000.0, 992.0) == 8.0

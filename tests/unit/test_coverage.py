@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta, timezone
 
-from services.coverage import Span, day_window, measure, next_boundary, segment_spans
+from services.common.spans import Span, day_window, measure, next_boundary, segment_spans
 
 T0 = datetime(2026, 1, 24, 0, 0, tzinfo=timezone.utc)
 

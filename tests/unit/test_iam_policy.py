@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from services.config import ConfigError, EnvReader
-from services.iam_policy import PolicySettings, actions, admin_policy, read_settings, render, uploader_policy
+from services.common.config import ConfigError, EnvReader
+from services.bucket.iam_policy import PolicySettings, actions, admin_policy, read_settings, render, uploader_policy
 
 REPO = Path(__file__).resolve().parents[2]
-UPLOAD_PATH = ("services/s3_client.py", "services/s3_uploader.py")
-READ_COMMANDS = ("services/bucket_catalog.py", "services/sync_verify.py")
+UPLOAD_PATH = ("services/bucket/client.py", "services/uploader/daemon.py")
+READ_COMMANDS = ("services/bucket/catalog.py", "services/commands/sync_verify.py")
 
 # Every boto3 client call the code makes, and the IAM actions it needs.
 CALL_ACTIONS = {
@@ -77,7 +77,7 @@ def test_read_only_commands_work_with_the_uploader_policy():
 
 def test_admin_policy_covers_lifecycle_and_doctor_settings():
     admin = actions(admin_policy(PolicySettings("b")))
-    assert actions_used("services/lifecycle_cli.py") - {"s3:ListBucket", "s3:GetObject"} <= admin
+    assert actions_used("services/commands/lifecycle.py") - {"s3:ListBucket", "s3:GetObject"} <= admin
     assert {"s3:GetEncryptionConfiguration", "s3:GetBucketPublicAccessBlock",
             "s3:GetBucketObjectLockConfiguration"} <= admin
 

@@ -2,9 +2,9 @@ import socket
 
 from loguru import logger
 
-from services import sd_notify
-from services.logging_setup import setup_logging
-from services.redact import register_secret
+from services.common import sd_notify as sd_notify
+from services.common.logging_setup import setup_logging
+from services.common.redact import register_secret
 
 
 def test_journald_priorities_and_masking(tmp_path, monkeypatch, capsys):

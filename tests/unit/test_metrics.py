@@ -1,6 +1,6 @@
 import urllib.request
 
-from services.metrics import MetricsServer, Sample, render
+from services.common.metrics import MetricsServer, Sample, render
 
 
 def test_render_exposition_format():

@@ -1,6 +1,6 @@
 import struct
 
-from services.mp4_fragments import inspect_file, trim_torn_tail
+from services.common.mp4_fragments import inspect_file, trim_torn_tail
 
 
 def box(kind: bytes, payload_len: int = 8) -> bytes:
@@ -74,7 +74,7 @@ def test_invalid_box_size_stops_walk(tmp_path):
 
 
 def test_duration_of_junk_is_none(tmp_path):
-    from services.mp4_fragments import video_duration
+    from services.common.mp4_fragments import video_duration
     junk = struct.pack(">I4s", 24, b"ftyp") + b"\0" * 16 + struct.pack(">I4s", 20, b"moov") + struct.pack(">I4s", 1, b"trak") + b"\0" * 4
     assert video_duration(write(tmp_path, junk)) is None
     assert video_duration(write(tmp_path, b"\xff" * 100)) is None

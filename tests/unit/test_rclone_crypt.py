@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from services import decrypt_cli
-from services.upload_verify import crc32_base64
-from services.rclone_crypt import (
+from services.commands import decrypt as decrypt_cli
+from services.bucket.verify import crc32_base64
+from services.crypt.rclone_crypt import (
     BLOCK_DATA_SIZE, BLOCK_SIZE, HEADER_SIZE, MAGIC, CryptError, EncryptingReader, _nonce_add,
     content_fingerprint, decrypt_bytes, decrypt_file, decrypt_stream, derive_keys, encrypt_bytes,
     encrypted_name, encrypted_size, password_from_setting, plain_name, plain_size, reveal)

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from services.retention import LocalFile, disk_guard, expired
+from services.uploader.retention import LocalFile, disk_guard, expired
 
 HOUR = 3600.0
 NOW = 1_000_000.0

@@ -1,7 +1,7 @@
 from datetime import datetime, timezone
 
-from services.s3_keys import distinct_filename, distinct_key, object_key
-from services.segment_names import parse_name
+from services.bucket.keys import distinct_filename, distinct_key, object_key
+from services.common.segment_names import parse_name
 
 
 def test_key_layout_uses_utc_date_and_camera_folder():

@@ -2,8 +2,8 @@ import struct
 
 import pytest
 
-from services.data_layout import DataLayout
-from services.segment_handoff import Outcome, hand_off, sweep_run_dir
+from services.common.data_layout import DataLayout
+from services.recorder.handoff import Outcome, hand_off, sweep_run_dir
 
 
 def box(kind: bytes, payload: int) -> bytes:

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.segment_names import SegmentName, format_name, parse_name, strftime_pattern
+from services.common.segment_names import SegmentName, format_name, parse_name, strftime_pattern
 
 
 def test_format_uses_utc():

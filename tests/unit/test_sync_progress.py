@@ -1,4 +1,4 @@
-from services.sync_cli import progress_line
+from services.commands.sync import progress_line
 
 
 def test_sync_progress_line():

@@ -1,7 +1,7 @@
 import hashlib
 import zlib
 
-from services.upload_verify import (CRC_METADATA, LocalDigest, RemoteObject, crc32_base64, digest_bytes, digest_file,
+from services.bucket.verify import (CRC_METADATA, LocalDigest, RemoteObject, crc32_base64, digest_bytes, digest_file,
                                     remote_from_head, verify)
 
 DATA = b"segment bytes " * 1000

@@ -1,8 +1,8 @@
 import pytest
 
-from services.config import ConfigError, EnvReader
-from services.redact import redact
-from services.uploader_config import MB, read_uploader_config
+from services.common.config import ConfigError, EnvReader
+from services.common.redact import redact
+from services.uploader.config import MB, read_uploader_config
 
 
 def read(values, tmp_path):

@@ -6,12 +6,12 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 
-from services.config import EnvReader
-from services.data_layout import DataLayout
-from services.s3_client import ObjectStore, classify, make_client, transfer_config
-from services.s3_uploader import SegmentJob, Uploader
-from services.state_file import read_json
-from services.uploader_config import read_uploader_config
+from services.common.config import EnvReader
+from services.common.data_layout import DataLayout
+from services.bucket.client import ObjectStore, classify, make_client, transfer_config
+from services.uploader.daemon import SegmentJob, Uploader
+from services.common.state_file import read_json
+from services.uploader.config import read_uploader_config
 
 BUCKET = "unit-bucket"
 NAME = "camera_2_2026-01-24_14-30-00.mp4"
@@ -205,7 +205,7 @@ def test_disk_guard(tmp_path, s3, opt_in):
 def test_encrypted_upload_encrypts_every_block_exactly_once(tmp_path, s3, monkeypatch, size, scheme, sent_check,
                                                             constructed):
     """botocore reads a seekable body several times (checksum, payload hash, send); each read would re-encrypt."""
-    import services.rclone_crypt as rclone_crypt
+    import services.crypt.rclone_crypt as rclone_crypt
 
     sealed = []
     real = rclone_crypt.crypto_secretbox

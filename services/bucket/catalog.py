@@ -1,0 +1,77 @@
+"""What the bucket holds for a camera and a span of days: keys, sizes, start times, durations."""
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.common.spans import Span, segment_spans
+from services.bucket.client import classify
+from services.bucket.keys import object_key
+from services.common.segment_names import SegmentName, parse_name
+
+DURATION_METADATA = "segment-duration"
+_CONFLICT = re.compile(r"\.conflict-[0-9a-f]+(?=\.mp4$)")
+_ENCRYPTED = re.compile(r"\.bin$")
+
+
+@dataclass(frozen=True)
+class StoredSegment:
+    key: str
+    name: SegmentName
+    size: int
+    duration: float | None = None
+
+
+def day_prefix(prefix: str, camera_id: int, day: datetime) -> str:
+    probe = SegmentName(day, camera_id)
+    return object_key(prefix, probe).rsplit("/", 1)[0] + "/"
+
+
+def name_of_key(key: str) -> SegmentName | None:
+    """The segment a key holds: conflict copies (`...conflict-<hash>.mp4`) and rclone-crypt
+    objects (`....mp4.bin`) included."""
+    return parse_name(_CONFLICT.sub("", _ENCRYPTED.sub("", key.rsplit("/", 1)[-1])))
+
+
+def list_segments(client: Any, bucket: str, prefix: str, camera_id: int, window: Span) -> list[StoredSegment]:
+    """Segments starting from the day before `window` (one may run past midnight) to its end."""
+    found = []
+    day = window.start.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    try:
+        paginator = client.get_paginator("list_objects_v2")
+        while day < window.end:
+            for page in paginator.paginate(Bucket=bucket, Prefix=day_prefix(prefix, camera_id, day)):
+                for item in page.get("Contents", []) or []:
+                    name = name_of_key(item["Key"])
+                    if name is not None and name.camera_id == camera_id:
+                        found.append(StoredSegment(item["Key"], name, int(item["Size"])))
+            day += timedelta(days=1)
+    except Exception as exc:  # noqa: BLE001 - reported as one line by the caller
+        raise classify(exc, f"listing s3://{bucket}/{prefix}") from None
+    return sorted(found, key=lambda s: (s.name.start, s.key))
+
+
+def with_durations(client: Any, bucket: str, segments: list[StoredSegment]) -> list[StoredSegment]:
+    """Fill in each segment's recorded duration from its metadata, where the uploader stored one."""
+    def head(segment: StoredSegment) -> StoredSegment:
+        try:
+            metadata = client.head_object(Bucket=bucket, Key=segment.key).get("Metadata", {}) or {}
+            # Some servers (rclone) return metadata names capitalised: Segment-Duration.
+            metadata = {str(k).lower(): v for k, v in metadata.items()}
+            return StoredSegment(segment.key, segment.name, segment.size, float(metadata[DURATION_METADATA]))
+        except (KeyError, ValueError):
+            return segment
+        except Exception as exc:  # noqa: BLE001
+            raise classify(exc, f"reading s3://{bucket}/{segment.key}") from None
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(head, segments))
+
+
+def stored_spans(client: Any, bucket: str, prefix: str, camera_id: int, window: Span,
+                 segment_duration: int) -> list[tuple[StoredSegment, Span]]:
+    """Each stored segment of a camera around `window`, with the time it covers."""
+    stored = with_durations(client, bucket, list_segments(client, bucket, prefix, camera_id, window))
+    return list(zip(stored, segment_spans([(s.name.start, s.duration) for s in stored], segment_duration)))

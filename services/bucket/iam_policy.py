@@ -1,0 +1,102 @@
+"""`iam-policy`: the least-privilege IAM policies for the configured bucket and prefix.
+
+Two documents, built from settings alone (no AWS call):
+- uploader: what the upload path calls, on its own prefix only: put (single and multipart),
+  read back for verification (head_object), list its prefix (so a missing key is a 404, not a
+  403), list and abort its own stale multipart uploads, and set the retention date when object
+  lock is on. No delete of any kind: a compromised host cannot erase what it already uploaded.
+  `doctor` and the read-only commands (`coverage`, `clip`, `sync --verify`) also work with it.
+- admin: the bucket settings `lifecycle` writes and `doctor` reads (encryption, public access
+  block, object lock). Meant for a person, not for the recording host.
+tests/unit/test_iam_policy.py derives the uploader's actions from the code's client calls.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.config import EnvReader
+from services.uploader.config import _BUCKET, _normalise_prefix, _object_lock
+
+VERSION = "2012-10-17"
+UPLOADER_OBJECT_ACTIONS = ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload")
+# Sending a retain-until date, and reading it back (S3 leaves it out of HEAD without GetObjectRetention).
+LOCK_ACTIONS = ("s3:PutObjectRetention", "s3:GetObjectRetention")
+LOCK_BUCKET_ACTIONS = ("s3:GetBucketObjectLockConfiguration",)
+ADMIN_ACTIONS = ("s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration",
+                 "s3:GetEncryptionConfiguration", "s3:GetBucketPublicAccessBlock",
+                 "s3:GetBucketObjectLockConfiguration")
+WHICH = ("uploader", "admin", "both")
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    bucket: str
+    prefix: str = ""            # normalised: "" or ending in "/"
+    object_lock: bool = False
+    kms_key_arn: str | None = None
+
+
+def read_settings(env: EnvReader) -> PolicySettings:
+    """Only the keys the policies depend on (no DATA_DIR needed: runs on an admin's machine)."""
+    bucket = env.string("S3_BUCKET_NAME")
+    if not bucket:
+        env.error("S3_BUCKET_NAME", "required: the bucket the policy is for")
+    elif not _BUCKET.match(bucket) or ".." in bucket:
+        env.error("S3_BUCKET_NAME", f"not a valid bucket name (3-63 lowercase letters, digits, '.', '-'): {bucket!r}")
+    prefix = _normalise_prefix(env)
+    checksum = env.string("S3_CHECKSUM", "crc32").lower()
+    lock_days, _ = _object_lock(env, checksum)
+    kms_key = env.raw("S3_SSE_KMS_KEY_ID")
+    env.check()
+    return PolicySettings(bucket, prefix, lock_days > 0,
+                          kms_key if kms_key and kms_key.startswith("arn:") else None)
+
+
+def _bucket_arn(bucket: str) -> str:
+    return f"arn:aws:s3:::{bucket}"
+
+
+def uploader_policy(settings: PolicySettings) -> dict[str, Any]:
+    bucket_arn = _bucket_arn(settings.bucket)
+    objects = f"{bucket_arn}/{settings.prefix}*"
+    object_actions = list(UPLOADER_OBJECT_ACTIONS) + (list(LOCK_ACTIONS) if settings.object_lock else [])
+    list_own: dict[str, Any] = {"Sid": "ListOwnPrefix", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                                "Resource": [bucket_arn]}
+    if settings.prefix:
+        list_own["Condition"] = {"StringLike": {"s3:prefix": [f"{settings.prefix}*"]}}
+    statements = [
+        {"Sid": "UploadAndVerifyOwnPrefix", "Effect": "Allow", "Action": object_actions, "Resource": [objects]},
+        list_own,
+        {"Sid": "FindOwnStaleMultipartUploads", "Effect": "Allow", "Action": ["s3:ListBucketMultipartUploads"],
+         "Resource": [bucket_arn]},
+    ]
+    if settings.object_lock:
+        # The uploader reads the bucket's lock setting before it marks a file done.
+        statements.append({"Sid": "ReadObjectLockSetting", "Effect": "Allow", "Action": list(LOCK_BUCKET_ACTIONS),
+                           "Resource": [bucket_arn]})
+    if settings.kms_key_arn:
+        # SSE-KMS: encrypting new objects and reading them back (multipart needs Decrypt too).
+        statements.append({"Sid": "UseUploadKmsKey", "Effect": "Allow",
+                           "Action": ["kms:GenerateDataKey", "kms:Decrypt"], "Resource": [settings.kms_key_arn]})
+    return {"Version": VERSION, "Statement": statements}
+
+
+def admin_policy(settings: PolicySettings) -> dict[str, Any]:
+    return {"Version": VERSION, "Statement": [
+        {"Sid": "LifecycleAndDoctorBucketSettings", "Effect": "Allow", "Action": list(ADMIN_ACTIONS),
+         "Resource": [_bucket_arn(settings.bucket)]},
+    ]}
+
+
+def render(settings: PolicySettings, which: str = "both") -> dict[str, Any]:
+    """One policy document, or both keyed by role."""
+    if which == "uploader":
+        return uploader_policy(settings)
+    if which == "admin":
+        return admin_policy(settings)
+    return {"uploader": uploader_policy(settings), "admin": admin_policy(settings)}
+
+
+def actions(policy: dict[str, Any]) -> set[str]:
+    return {action for statement in policy["Statement"] for action in statement["Action"]}

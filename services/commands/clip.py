@@ -1,0 +1,145 @@
+"""`clip`: cut a time range of one camera out of its segments, local copies first, else the bucket."""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from services.bucket.catalog import StoredSegment, stored_spans
+from services.commands.clip_plan import ClipPlan, clip_command, concat_list, plan_clip
+from services.common.config import EnvReader, read_common
+from services.common.spans import Span
+from services.common.data_layout import DataLayout
+from services.common.mp4_fragments import video_duration
+from services.crypt.rclone_crypt import CryptError, decrypt_file
+from services.bucket.client import S3Problem, classify, make_client
+from services.bucket.keys import ENCRYPTED_SUFFIX
+from services.common.segment_names import parse_name
+from services.uploader.config import UploaderConfig, read_uploader_config
+
+
+def parse_time(text: str) -> datetime:
+    """ISO time; UTC unless it carries an offset."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time like 2026-01-24T14:30:00Z: {text!r}") from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+class Settings:
+    """Local folders always; the bucket only when S3_BUCKET_NAME is set."""
+
+    def __init__(self, env: EnvReader):
+        self.uploader: UploaderConfig | None = read_uploader_config(env) if env.raw("S3_BUCKET_NAME") else None
+        self.common = self.uploader.common if self.uploader else read_common(env)
+        self.segment_duration = env.integer("SEGMENT_DURATION", 600, minimum=2, maximum=3600)
+        self.ffmpeg = env.executable("FFMPEG_PATH", "ffmpeg")
+        env.check()
+
+
+def local_segments(layout: DataLayout, camera_id: int, window: Span) -> dict[str, tuple[Path, Span]]:
+    found = {}
+    earliest = window.start - timedelta(days=1)
+    for folder in (layout.uploaded, layout.completed):
+        for path in folder.glob(f"camera_{camera_id}_*.mp4"):
+            name = parse_name(path.name)
+            if name is None or not earliest <= name.start < window.end:
+                continue
+            duration = video_duration(path)
+            if duration is not None:
+                found[path.name] = (path, Span(name.start, name.start + timedelta(seconds=duration)))
+    return found
+
+
+def remote_segments(settings: Settings, client, camera_id: int, window: Span) -> dict[str, tuple[StoredSegment, Span]]:
+    config = settings.uploader
+    return {s.name.filename: (s, span) for s, span in
+            stored_spans(client, config.bucket, config.prefix, camera_id, window, settings.segment_duration)}
+
+
+def _describe_gaps(plan: ClipPlan) -> list[str]:
+    return [f"gap in range: {g.start:%Y-%m-%d %H:%M:%S} - {g.end:%H:%M:%S} UTC ({g.seconds:.0f} s not recorded)"
+            for g in plan.gaps]
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    window = Span(args.start, args.end)
+    if window.seconds <= 0:
+        print("clip: --end must be after --start")
+        return 2
+    layout = DataLayout(settings.common.data_dir)
+    local = local_segments(layout, args.camera, window)
+    remote: dict[str, tuple[StoredSegment, Span]] = {}
+    client = None
+    if settings.uploader is not None:
+        client = make_client(settings.uploader)
+        try:
+            remote = remote_segments(settings, client, args.camera, window)
+        except S3Problem as problem:
+            print(f"clip: warning: bucket not available ({problem}); using local copies only")
+    spans = {name: span for name, (_, span) in remote.items()}
+    spans.update({name: span for name, (_, span) in local.items()})
+    plan = plan_clip(spans, window.start, window.end)
+    for line in _describe_gaps(plan):
+        print(f"clip: {line}")
+    if not plan.pieces:
+        print("clip: nothing was recorded in that range")
+        return 1
+    if args.presign:
+        if client is None:
+            print("clip: --presign needs S3_BUCKET_NAME")
+            return 2
+        for piece in plan.pieces:
+            stored = remote.get(piece.name)
+            if stored is None:
+                print(f"clip: {piece.name} is only on this host, not in the bucket yet")
+                continue
+            url = client.generate_presigned_url("get_object", ExpiresIn=args.expires,
+                                                Params={"Bucket": settings.uploader.bucket, "Key": stored[0].key})
+            print(url)
+        return 0
+    output = Path(args.output)
+    with tempfile.TemporaryDirectory(prefix="clip-") as work:
+        paths = {}
+        for piece in plan.pieces:
+            if piece.name in local:
+                paths[piece.name] = local[piece.name][0]
+                continue
+            key = remote[piece.name][0].key
+            target = Path(work) / piece.name
+            try:
+                if key.endswith(ENCRYPTED_SUFFIX):
+                    if settings.uploader.crypt is None:
+                        print(f"clip: {key} is encrypted; set ENCRYPTION_PASSWORD")
+                        return 1
+                    sealed = Path(work) / (piece.name + ENCRYPTED_SUFFIX)
+                    client.download_file(settings.uploader.bucket, key, str(sealed))
+                    decrypt_file(sealed, target, settings.uploader.crypt)
+                    sealed.unlink()
+                else:
+                    client.download_file(settings.uploader.bucket, key, str(target))
+            except CryptError as exc:
+                print(f"clip: {key}: {exc}")
+                return 1
+            except Exception as exc:  # noqa: BLE001
+                print(f"clip: {classify(exc, 'downloading ' + piece.name)}")
+                return 1
+            paths[piece.name] = target
+        list_file = Path(work) / "pieces.txt"
+        list_file.write_text(concat_list(plan.pieces, paths))
+        partial = output.with_name(f".{output.name}.partial")
+        # The real name only appears once FFmpeg has succeeded: no half-written clips.
+        result = subprocess.run(clip_command(settings.ffmpeg, list_file, partial), capture_output=True, text=True)
+        if result.returncode != 0:
+            partial.unlink(missing_ok=True)
+            print(f"clip: FFmpeg failed: {result.stderr.strip().splitlines()[-1:]}")
+            return 1
+        os.replace(partial, output)
+    sources = sum(1 for p in plan.pieces if p.name in local)
+    print(f"clip: wrote {output} from {len(plan.pieces)} segments ({sources} local, "
+          f"{len(plan.pieces) - sources} from the bucket)")
+    return 0

@@ -1,0 +1,159 @@
+"""`status`: one screen built from the state files, the folders and the disk (pure core)."""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from services.common.data_layout import DataLayout
+from services.common.state_file import read_json
+
+STALE_AFTER = 30.0  # seconds without a state-file update before a daemon counts as not running
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    backlog_max_age: float = 3600.0   # oldest segment waiting for upload
+    min_free_bytes: int = 2 * 1024**3
+    segment_max_age: float = 1800.0   # newest segment of a camera
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.problems else 0
+
+
+def _age(iso: object, now: float) -> float | None:
+    """Seconds since an ISO time (or a {"at": time} record); None when unknown."""
+    if isinstance(iso, dict):
+        iso = iso.get("at")
+    if not isinstance(iso, str) or not iso:
+        return None
+    try:
+        # Python 3.10's fromisoformat does not read a trailing Z.
+        return now - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(count) < 1024 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TB"
+
+
+def human_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    seconds = max(0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.1f}h ago"
+
+
+def service_state(state: dict | None, now: float) -> tuple[bool, str]:
+    if not state:
+        return False, "no state file (never started?)"
+    age = _age(state.get("updated_at"), now)
+    if not _pid_alive(state.get("pid")):
+        return False, f"not running (last update {human_age(age)})"
+    if age is None or age > STALE_AFTER:
+        return False, f"pid {state.get('pid')} alive but its state is stale ({human_age(age)})"
+    return True, f"running, pid {state.get('pid')}"
+
+
+def backlog(folder: Path) -> dict:
+    files = [p for p in folder.glob("camera_*.mp4") if p.is_file()]
+    stats = [p.stat() for p in files]
+    oldest = min((s.st_mtime for s in stats), default=None)
+    return {"files": len(files), "bytes": sum(s.st_size for s in stats), "oldest_mtime": oldest}
+
+
+def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Thresholds,
+                 now: float | None = None) -> Report:
+    now = time.time() if now is None else now
+    report = Report()
+    recorder = read_json(layout.state / "recorder.json")
+    uploader = read_json(layout.state / "uploader.json")
+    rec_ok, rec_text = service_state(recorder, now)
+    up_ok, up_text = service_state(uploader, now)
+    report.lines += [f"video-recorder  {'OK  ' if rec_ok else 'DOWN'}  {rec_text}",
+                     f"s3-uploader     {'OK  ' if up_ok else 'DOWN'}  {up_text}"]
+    if not rec_ok:
+        report.problems.append(f"video-recorder {rec_text}")
+    if not up_ok:
+        report.problems.append(f"s3-uploader {up_text}")
+
+    report.lines.append("")
+    report.lines.append(f"{'camera':<22} {'state':<10} {'fps':>5} {'kbit/s':>8} {'restarts':>8}  last segment")
+    cameras = (recorder or {}).get("cameras", {})
+    report.data["cameras"] = {}
+    for camera_id in camera_ids:
+        entry = cameras.get(str(camera_id), {})
+        state = entry.get("state", "unknown") if rec_ok else "down"
+        age = _age(entry.get("last_segment_at"), now)
+        bitrate = str(entry.get("bitrate", "")).replace("kbits/s", "").strip() or "-"
+        label = f"{camera_id} {entry.get('name', '')}".strip()
+        report.lines.append(f"{label[:22]:<22} {state:<10} {entry.get('fps', '-'):>5} {bitrate:>8} "
+                            f"{entry.get('restarts', 0):>8}  {human_age(age)}")
+        report.data["cameras"][str(camera_id)] = {**entry, "state": state, "last_segment_age": age}
+        if state != "recording":
+            reason = entry.get("reason", "")
+            report.problems.append(f"camera {camera_id} is {state}" + (f" ({reason})" if reason else ""))
+
+    queue = backlog(layout.completed)
+    oldest_age = now - queue["oldest_mtime"] if queue["oldest_mtime"] else None
+    report.lines.append("")
+    report.lines.append(f"upload backlog  {queue['files']} files, {human_bytes(queue['bytes'])}, "
+                        f"oldest {human_age(oldest_age)}")
+    last_success = (uploader or {}).get("last_success")
+    report.lines.append(f"last upload     {human_age(_age(last_success, now))}")
+    last_error = (uploader or {}).get("last_error")
+    if last_error:
+        text = last_error.get("message", last_error) if isinstance(last_error, dict) else last_error
+        report.lines.append(f"last error      {text}")
+    blocked = (uploader or {}).get("config_error") if up_ok else None
+    if blocked:
+        text = blocked.get("message", blocked) if isinstance(blocked, dict) else blocked
+        report.problems.append(f"uploads blocked: {text}")
+    if oldest_age is not None and oldest_age > thresholds.backlog_max_age:
+        report.problems.append(f"upload backlog: oldest segment waiting {human_age(oldest_age)}")
+
+    disk = shutil.disk_usage(layout.root)
+    report.lines.append(f"disk            {human_bytes(disk.free)} free of {human_bytes(disk.total)}")
+    if disk.free < thresholds.min_free_bytes:
+        report.problems.append(f"disk low: {human_bytes(disk.free)} free")
+    kept = backlog(layout.uploaded)
+    report.lines.append(f"kept locally    {kept['files']} uploaded files, {human_bytes(kept['bytes'])}")
+
+    report.data.update(recorder_running=rec_ok, uploader_running=up_ok, backlog=queue,
+                       backlog_oldest_age=oldest_age, last_upload=last_success,
+                       disk_free=disk.free, disk_total=disk.total, problems=report.problems)
+    report.lines.append("")
+    report.lines.append("OK" if not report.problems else "PROBLEMS:\n  " + "\n  ".join(report.problems))
+    return report

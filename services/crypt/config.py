@@ -1,0 +1,37 @@
+"""Client-side encryption settings: rclone crypt's `password` and `password2`, plain or obscured."""
+from __future__ import annotations
+
+from services.common.config import EnvReader
+from services.crypt.rclone_crypt import CryptError, CryptKeys, derive_keys, password_from_setting
+from services.common.redact import register_secret
+
+
+def read_encryption(env: EnvReader) -> CryptKeys | None:
+    """The crypt keys when ENCRYPTION_PASSWORD is set, else None; problems become config errors."""
+    raw_password, raw_salt = env.raw("ENCRYPTION_PASSWORD"), env.raw("ENCRYPTION_SALT")
+    for value in (raw_password, raw_salt):
+        register_secret(value)
+    if raw_password is None:
+        if raw_salt is not None:
+            env.error("ENCRYPTION_SALT", "set only together with ENCRYPTION_PASSWORD")
+        return None
+    password = _revealed(env, "ENCRYPTION_PASSWORD", raw_password)
+    salt = _revealed(env, "ENCRYPTION_SALT", raw_salt) if raw_salt is not None else None
+    if password is None or (raw_salt is not None and salt is None):
+        return None
+    try:
+        return derive_keys(password, salt)
+    except CryptError as exc:
+        env.error("ENCRYPTION_PASSWORD", str(exc))
+        return None
+
+
+def _revealed(env: EnvReader, key: str, raw: str) -> str | None:
+    """The plain value of a plain-or-obscured setting (registered as a secret), or None."""
+    try:
+        value = password_from_setting(raw)
+    except CryptError as exc:
+        env.error(key, str(exc))
+        return None
+    register_secret(value)
+    return value

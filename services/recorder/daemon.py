@@ -1,0 +1,227 @@
+"""The recorder daemon: `python -m services.video_recorder [--env-file F]`.
+
+The main loop waits on a signal queue with a short timeout; each pass ticks every camera's
+state machine, hands closed segments to the hand-off worker, watches for a wall clock that
+stepped backwards, writes the status file and pings the systemd watchdog.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import shutil
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+
+from loguru import logger
+
+from services.common.alerts import AlertTracker, WebhookSender
+from services.recorder.supervisor import CameraSupervisor, SupervisorSettings
+from services.common.startup import add_env_file_argument, load_config_or_exit, run_daemon
+from services.common.data_layout import DataLayout
+from services.common.metrics import MetricsServer, Sample
+from services.recorder.config import RecorderConfig, read_recorder_config
+from services.recorder.runs import FfmpegLauncher, RecordingRun, ffmpeg_version, leftover_runs
+from services.common.sd_notify import notify, watchdog_interval
+from services.recorder.handoff import Handoff, HandoffWorker, Outcome
+from services.common.state_file import publish
+
+TICK_SECONDS = 0.5
+STATUS_EVERY = 2.0
+CLOCK_STEP_TOLERANCE = 2.0
+
+
+def backward_step(previous_offset: float, offset: float, tolerance: float = CLOCK_STEP_TOLERANCE) -> float:
+    """Seconds the wall clock jumped back between two readings of (wall - monotonic), else 0."""
+    step = previous_offset - offset
+    return step if step > tolerance else 0.0
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def supervisor_settings(config: RecorderConfig) -> SupervisorSettings:
+    return SupervisorSettings(
+        stall_timeout=config.stall_timeout,
+        stop_timeout=config.stop_timeout,
+        probe_timeout=config.stall_timeout + 10,
+        backoff_max=config.backoff_max,
+        stable_after=config.stable_after,
+    )
+
+
+class Recorder:
+    def __init__(self, config: RecorderConfig):
+        self.config = config
+        self.layout = DataLayout(config.common.data_dir)
+        self.signals: queue.Queue[int] = queue.Queue()
+        self.handoff = HandoffWorker(self.layout, self._handed_off)
+        self.version = ffmpeg_version(config.ffmpeg)
+        launcher = FfmpegLauncher(config, self.layout, self.version, self.handoff)
+        settings = supervisor_settings(config)
+        self.supervisors = {c.id: CameraSupervisor(c, launcher, settings) for c in config.cameras}
+        self.completed: dict[int, dict] = {c.id: {"segments": 0, "bytes": 0} for c in config.cameras}
+        self._completed_lock = threading.Lock()
+        self.started_at = utc_now_iso()
+        self.stopping = False
+        self.alerts = AlertTracker()
+        self.webhook = WebhookSender(config.alerts.webhook_url, "video-recorder")
+
+    def _handed_off(self, result: Handoff) -> None:
+        if result.outcome != Outcome.COMPLETED or result.name is None or result.target is None:
+            return
+        logger.info("segment ready: {} ({} bytes)", result.target.name, result.inspection.playable_end)
+        with self._completed_lock:
+            stats = self.completed.setdefault(result.name.camera_id, {"segments": 0, "bytes": 0})
+            stats["segments"] += 1
+            stats["bytes"] += result.inspection.playable_end
+            stats["last_segment"] = result.target.name
+            stats["last_segment_at"] = utc_now_iso()
+
+    def run(self) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda n, _f: self.signals.put(n))
+        self.handoff.start()
+        for run_dir in leftover_runs(self.layout, self.config.stop_timeout):
+            logger.info("recovering segments left in {}", run_dir)
+            self.handoff.run_finished(run_dir)
+        logger.info("video-recorder starting: {} camera(s), {}s segments, {}", len(self.supervisors),
+                    self.config.segment_duration, self.version.text)
+        for supervisor in self.supervisors.values():
+            supervisor.start()
+        metrics = MetricsServer("127.0.0.1", self.config.metrics_port, self.metrics).start() \
+            if self.config.metrics_port else None
+        notify("READY=1")
+        self._loop()
+        if metrics:
+            metrics.stop()
+        self.handoff.stop()
+        self.write_status()
+        self.webhook.close()
+        notify("STATUS=stopped")
+        logger.info("video-recorder stopped")
+        return 0
+
+    def _loop(self) -> None:
+        ping_every = watchdog_interval()
+        last_status = last_ping = 0.0
+        clock_offset = time.time() - time.monotonic()
+        while True:
+            try:
+                signum = self.signals.get(timeout=TICK_SECONDS)
+                self._begin_shutdown(signal.Signals(signum).name)
+            except queue.Empty:
+                pass
+            for supervisor in self.supervisors.values():
+                self._collect_segments(supervisor)
+                supervisor.tick()
+            if self.stopping and all(s.done for s in self.supervisors.values()):
+                return
+            offset = time.time() - time.monotonic()
+            step = backward_step(clock_offset, offset)
+            if step and not self.stopping:
+                self._clock_stepped_back(step)
+            clock_offset = offset
+            now = time.monotonic()
+            if now - last_status >= STATUS_EVERY:
+                self.write_status()
+                last_status = now
+            if ping_every and now - last_ping >= ping_every:
+                notify("WATCHDOG=1")
+                last_ping = now
+
+    def _collect_segments(self, supervisor: CameraSupervisor) -> None:
+        if isinstance(supervisor.child, RecordingRun):
+            for path in supervisor.child.closed_segments():
+                self.handoff.segment_closed(path)
+
+    def _begin_shutdown(self, why: str) -> None:
+        if self.stopping:
+            logger.info("{} again; still waiting for FFmpeg to finish its segments", why)
+            return
+        logger.info("{} received: closing segments and stopping", why)
+        notify("STOPPING=1")
+        self.stopping = True
+        for supervisor in self.supervisors.values():
+            supervisor.request_stop()
+
+    def _clock_stepped_back(self, seconds: float) -> None:
+        # FFmpeg names segments from the wall clock; a new run directory keeps names apart.
+        logger.warning("wall clock stepped back by {:.0f}s; starting new FFmpeg runs so no segment "
+                       "can be overwritten", seconds)
+        for supervisor in self.supervisors.values():
+            supervisor.request_restart("clock stepped back")
+
+    def status(self) -> dict:
+        cameras = {}
+        with self._completed_lock:
+            completed = {k: dict(v) for k, v in self.completed.items()}
+        for camera_id, supervisor in self.supervisors.items():
+            entry = {"name": supervisor.camera.name, "url": supervisor.camera.safe_url,
+                     **supervisor.snapshot(), **completed.get(camera_id, {})}
+            child = supervisor.child
+            if isinstance(child, RecordingRun):
+                entry.update(current_segment=child.current_segment(), audio=child.audio,
+                             media_seconds=round(child.out_time_us / 1e6, 1), **child.stats)
+            cameras[str(camera_id)] = entry
+        return {
+            "service": "video-recorder",
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "updated_at": utc_now_iso(),
+            "stopping": self.stopping,
+            "segment_duration": self.config.segment_duration,
+            "ffmpeg": self.version.text,
+            "cameras": cameras,
+        }
+
+    def metrics(self) -> list[Sample]:
+        samples = []
+        for camera_id, entry in self.status()["cameras"].items():
+            labels = {"camera": camera_id, "name": entry["name"]}
+            samples += [
+                Sample("video_recorder_camera_recording", entry["state"] == "recording",
+                       "1 while the camera is being recorded", labels=labels),
+                Sample("video_recorder_camera_restarts_total", entry["restarts"], "FFmpeg restarts", "counter", labels),
+                Sample("video_recorder_segments_total", entry.get("segments", 0),
+                       "segments handed to completed/", "counter", labels),
+                Sample("video_recorder_segment_bytes_total", entry.get("bytes", 0),
+                       "bytes of segments handed to completed/", "counter", labels),
+            ]
+        usage = shutil.disk_usage(self.layout.root)
+        samples.append(Sample("video_recorder_disk_free_bytes", usage.free, "free bytes on the DATA_DIR filesystem"))
+        return samples
+
+    def write_status(self) -> None:
+        status = self.status()
+        publish(self.layout.state / "recorder.json", status)
+        states = [c["state"] for c in status["cameras"].values()]
+        notify(f"STATUS={states.count('recording')}/{len(states)} cameras recording")
+        if not self.stopping:
+            self._raise_alerts(status)
+
+    def _raise_alerts(self, status: dict) -> None:
+        now = time.monotonic()
+        for camera_id, entry in status["cameras"].items():
+            text = f"camera {camera_id} ({entry['name']}) is not recording: {entry['state']}, {entry['reason']}"
+            message = self.alerts.update(f"camera-{camera_id}", entry["state"] != "recording", text,
+                                         self.config.alerts.camera_down_after, now)
+            if message:
+                self.webhook.send(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.video_recorder",
+                                     description="Record every configured RTSP camera into MP4 segments.")
+    add_env_file_argument(parser)
+    args = parser.parse_args(argv)
+    config = load_config_or_exit(args.env_file, read_recorder_config)
+    return run_daemon("video-recorder", "recorder", config.common, lambda: Recorder(config).run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The recorder's side effects: run directories, spawning FFmpeg/ffprobe, orphan recovery.
+
+Each FFmpeg process writes into its own run directory
+`recordings/camera_<id>/run-<UTC start>-<random>/`, so two runs (two restarts in one second,
+a clock stepped back) can never write the same path.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from loguru import logger
+
+from services.common.data_layout import DataLayout
+from services.recorder.ffmpeg_command import (
+    FFMPEG_ENV_TZ, FfmpegVersion, StreamInfo, build_probe_command, build_record_command,
+    parse_probe_output, parse_version,
+)
+from services.recorder.ffmpeg_process import ManagedProcess
+from services.recorder.config import CameraConfig, RecorderConfig
+from services.recorder.handoff import REJECTED_DIR, HandoffWorker
+
+PID_FILE = "ffmpeg.pid"
+RUN_PREFIX = "run-"
+
+
+def ffmpeg_version(ffmpeg: str) -> FfmpegVersion:
+    output = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True, timeout=20).stdout
+    return parse_version(output)
+
+
+class RecordingRun(ManagedProcess):
+    """An FFmpeg process plus the run directory and segment list it writes."""
+
+    def __init__(self, argv: tuple[str, ...], label: str, run_dir: Path, segment_list: Path, audio: str):
+        self.run_dir = run_dir
+        self.segment_list = segment_list
+        self.audio = audio
+        self._list_offset = 0
+        self.last_listed: str | None = None
+        super().__init__(argv, label, env=dict(os.environ, TZ=FFMPEG_ENV_TZ), progress=True)
+        (run_dir / PID_FILE).write_text(f"{self.pid}\n")
+
+    def closed_segments(self) -> list[Path]:
+        """Segments FFmpeg has finished since the last call (it lists each after its trailer)."""
+        try:
+            with open(self.segment_list, "rb") as handle:
+                handle.seek(self._list_offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]
+        self._list_offset += len(complete)
+        names = [line.split(b",", 1)[0].decode() for line in complete.splitlines() if line]
+        if names:
+            self.last_listed = names[-1]
+        return [self.run_dir / name for name in names]
+
+    def current_segment(self) -> str | None:
+        """The newest file FFmpeg has open, if any."""
+        files = sorted(p.name for p in self.run_dir.glob("*.mp4"))
+        return files[-1] if files else None
+
+
+class FfmpegLauncher:
+    """Implements the supervisor's Launcher protocol with real processes."""
+
+    def __init__(self, config: RecorderConfig, layout: DataLayout, version: FfmpegVersion,
+                 handoff: HandoffWorker):
+        self.config = config
+        self.layout = layout
+        self.version = version
+        self.handoff = handoff
+
+    def probe(self, camera: CameraConfig) -> ManagedProcess:
+        argv = build_probe_command(self.config.ffprobe, camera, self.version, self.config.stall_timeout)
+        return ManagedProcess(argv, f"{camera.label} probe")
+
+    def stream_info(self, child: ManagedProcess) -> StreamInfo:  # type: ignore[override]
+        return parse_probe_output(child.stdout_text())
+
+    def record(self, camera: CameraConfig, stream: StreamInfo) -> RecordingRun:
+        camera_dir = self.layout.recordings / f"camera_{camera.id}"
+        camera_dir.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        run_dir = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{stamp}-", dir=camera_dir))
+        plan = build_record_command(
+            self.config.ffmpeg, camera, stream, run_dir,
+            version=self.version,
+            segment_duration=self.config.segment_duration,
+            video_codec=self.config.video_codec,
+            # FFmpeg's own socket timeout is a backstop behind our stall detection.
+            socket_timeout_s=self.config.stall_timeout + 5,
+        )
+        if plan.audio == "aac" and stream.audio_codec:
+            logger.info("{}: audio {} is not allowed in MP4; transcoding it to AAC", camera.label,
+                        stream.audio_codec)
+        logger.info("{}: recording {} into {}", camera.label, camera.safe_url, run_dir)
+        return RecordingRun(plan.argv, camera.label, run_dir, plan.segment_list, plan.audio)
+
+    def run_finished(self, child: RecordingRun) -> None:  # type: ignore[override]
+        for path in child.closed_segments():
+            self.handoff.segment_closed(path)
+        self.handoff.run_finished(child.run_dir)
+
+
+def _stop_orphan(run_dir: Path, timeout: float) -> None:
+    """An FFmpeg from an earlier daemon may still write here (no systemd to kill it)."""
+    try:
+        pid = int((run_dir / PID_FILE).read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if str(run_dir).encode() not in cmdline:
+        return  # the pid was reused by something else
+    logger.warning("stopping leftover FFmpeg pid {} still writing {}", pid, run_dir)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.1)
+    if Path(f"/proc/{pid}").exists():
+        os.kill(pid, signal.SIGKILL)
+
+
+def leftover_runs(layout: DataLayout, stop_timeout: float) -> list[Path]:
+    """Run directories left by an earlier recorder (crash, kill -9, power loss)."""
+    runs = []
+    for camera_dir in sorted(layout.recordings.iterdir()):
+        if camera_dir.name == REJECTED_DIR:
+            continue
+        if not camera_dir.is_dir() or not camera_dir.name.startswith("camera_"):
+            logger.warning("skipping unknown entry {} in recordings/", camera_dir)
+            continue
+        for run_dir in sorted(camera_dir.iterdir()):
+            if run_dir.is_dir() and run_dir.name.startswith(RUN_PREFIX):
+                _stop_orphan(run_dir, stop_timeout)
+                runs.append(run_dir)
+            else:
+                logger.warning("skipping unknown entry {} in recordings/", run_dir)
+    return runs
