@@ -11,10 +11,11 @@ from services.common.spans import Span, segment_spans
 from services.bucket.client import classify
 from services.bucket.keys import object_key
 from services.common.segment_names import SegmentName, parse_name
+from services.crypt.format import SUFFIX as ENCRYPTED_SUFFIX
 
 DURATION_METADATA = "segment-duration"
 _CONFLICT = re.compile(r"\.conflict-[0-9a-f]+(?=\.mp4$)")
-_ENCRYPTED = re.compile(r"\.bin$")
+_ENCRYPTED = re.compile(re.escape(ENCRYPTED_SUFFIX) + "$")
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,7 @@ Pure functions, so the layout is decided in one place and tested without S3.
 from __future__ import annotations
 
 from services.common.segment_names import SUFFIX, SegmentName
-
-# What rclone's crypt remote (filename_encryption = off) appends to an encrypted file's name.
-ENCRYPTED_SUFFIX = ".bin"
+from services.crypt.format import SUFFIX as ENCRYPTED_SUFFIX
 
 
 def stored_key(prefix: str, segment: SegmentName, encrypted: bool) -> str:

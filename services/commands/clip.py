@@ -14,9 +14,9 @@ from services.common.config import EnvReader, read_common
 from services.common.spans import Span
 from services.common.data_layout import DataLayout
 from services.common.mp4_fragments import video_duration
-from services.crypt.rclone_crypt import CryptError, decrypt_file
+from services.crypt.format import SUFFIX as ENCRYPTED_SUFFIX, decrypt_file
+from services.crypt.keys import CryptError
 from services.bucket.client import S3Problem, classify, make_client
-from services.bucket.keys import ENCRYPTED_SUFFIX
 from services.common.segment_names import parse_name
 from services.uploader.config import UploaderConfig, read_uploader_config
 

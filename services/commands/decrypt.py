@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from services.crypt.rclone_crypt import CryptError, CryptKeys, SUFFIX, decrypt_stream, plain_name, write_atomically
+from services.crypt.format import SUFFIX, decrypt_stream, plain_name, write_atomically
+from services.crypt.keys import CryptError, CryptKeys
 from services.common.redact import redact
 
 EX_CONFIG = 78

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from services.common.config import EnvReader
-from services.crypt.rclone_crypt import CryptError, CryptKeys, derive_keys, password_from_setting
+from services.crypt.keys import CryptError, CryptKeys, derive_keys, password_from_setting
 from services.common.redact import register_secret
 
 

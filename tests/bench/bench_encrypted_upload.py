@@ -18,7 +18,7 @@ from typing import Callable
 from nacl.bindings import crypto_secretbox
 
 from services.common.data_layout import DataLayout
-from services.crypt.rclone_crypt import encrypted_size
+from services.crypt.format import encrypted_size
 from tests.bench.bench_upload import make_backlog, reset, timed
 from tests.bench.common import cpu_seconds, quick, remove, save, table, workspace
 from tests.support.processes import REPO, write_env

@@ -4,7 +4,7 @@ import os
 import shutil
 import subprocess
 
-from services.crypt.rclone_crypt import encrypted_size
+from services.crypt.format import encrypted_size
 from tests.support.processes import REPO, run_module, write_env
 from tests.support.s3_server import S3Server, list_keys
 

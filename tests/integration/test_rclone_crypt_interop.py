@@ -15,8 +15,9 @@ import pytest
 
 from services.commands import decrypt as decrypt_cli
 from services.bucket.client import ObjectStore
-from services.crypt.rclone_crypt import (
-    EncryptingReader, decrypt_file, derive_keys, encrypted_name, encrypted_size, password_from_setting)
+from services.crypt.format import decrypt_file, encrypted_name, encrypted_size
+from services.crypt.keys import derive_keys, password_from_setting
+from services.crypt.reader import EncryptingReader
 from tests.support.s3_server import S3Server, rclone_binary
 
 KIB64 = 64 * 1024

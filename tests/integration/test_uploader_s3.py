@@ -156,7 +156,8 @@ def test_second_uploader_on_same_data_dir_refused(tmp_path, s3_server, data_layo
 def test_kill9_mid_encrypted_upload_then_restart(tmp_path, s3_server, data_layout, start_uploader):
     """Encrypted: the restart re-encrypts with a new nonce; still one object per file, decrypting
     to the original bytes, and no incomplete multipart upload."""
-    from services.crypt.rclone_crypt import decrypt_bytes, derive_keys, encrypted_size
+    from services.crypt.format import decrypt_bytes, encrypted_size
+    from services.crypt.keys import derive_keys
     proxy = SlowProxy(s3_server.port, bytes_per_second=15 * MB)
     try:
         env = uploader_env(tmp_path, s3_server, data_layout, S3_ENDPOINT_URL=proxy.endpoint,
@@ -186,7 +187,8 @@ def test_kill9_mid_encrypted_upload_then_restart(tmp_path, s3_server, data_layou
 def test_kill9_mid_single_put_then_restart(tmp_path, s3_server, data_layout, start_uploader, encrypted):
     """Below the multipart threshold a segment goes up in one PUT: killed halfway, the server must
     keep nothing of it, and the restart uploads it once (no truncated object, no .conflict- copy)."""
-    from services.crypt.rclone_crypt import decrypt_bytes, derive_keys, encrypted_size
+    from services.crypt.format import decrypt_bytes, encrypted_size
+    from services.crypt.keys import derive_keys
     proxy = SlowProxy(s3_server.port, bytes_per_second=10 * MB)
     extra = {"ENCRYPTION_PASSWORD": "kill nine"} if encrypted else {}
     try:

@@ -205,11 +205,11 @@ def test_disk_guard(tmp_path, s3, opt_in):
 def test_encrypted_upload_encrypts_every_block_exactly_once(tmp_path, s3, monkeypatch, size, scheme, sent_check,
                                                             constructed):
     """botocore reads a seekable body several times (checksum, payload hash, send); each read would re-encrypt."""
-    import services.crypt.rclone_crypt as rclone_crypt
+    import services.crypt.format as crypt_format
 
     sealed = []
-    real = rclone_crypt.crypto_secretbox
-    monkeypatch.setattr(rclone_crypt, "crypto_secretbox", lambda *args: sealed.append(1) or real(*args))
+    real = crypt_format.crypto_secretbox
+    monkeypatch.setattr(crypt_format, "crypto_secretbox", lambda *args: sealed.append(1) or real(*args))
     config = make_config(tmp_path, ENCRYPTION_PASSWORD="unit password", S3_ENDPOINT_URL=f"{scheme}://s3.amazonaws.com")
     if constructed == "for_config":
         store = ObjectStore.for_config(config)
@@ -221,7 +221,7 @@ def test_encrypted_upload_encrypts_every_block_exactly_once(tmp_path, s3, monkey
     path = put_segment(layout, data=os.urandom(size))
     outcome = SegmentJob(config, store, layout).run(path)
     assert outcome.kind == "done", outcome.message
-    assert len(sealed) == -(-size // rclone_crypt.BLOCK_DATA_SIZE)
+    assert len(sealed) == -(-size // crypt_format.BLOCK_DATA_SIZE)
     # The bytes sent are checked by the server's checksum, then the plaintext by the fingerprint.
     assert outcome.verified_by == f"{sent_check}+crypt-fingerprint"
 
