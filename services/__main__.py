@@ -11,13 +11,13 @@ import json
 import sys
 from typing import Callable
 
-from services.common.startup import add_env_file_argument, load_config_or_exit
 from services.common.config import EX_CONFIG, ConfigError, EnvReader, load_env, resolve_env_file
+from services.common.startup import add_env_file_argument, load_config_or_exit
 
 
 def _status_settings(env: EnvReader):
-    from services.recorder.config import read_recorder_config
     from services.commands.status import Thresholds
+    from services.recorder.config import read_recorder_config
     config = read_recorder_config(env)
     thresholds = Thresholds(
         backlog_max_age=env.integer("STATUS_BACKLOG_MAX_MINUTES", 60, minimum=1) * 60.0,
@@ -28,8 +28,8 @@ def _status_settings(env: EnvReader):
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from services.common.data_layout import DataLayout
     from services.commands.status import build_report
+    from services.common.data_layout import DataLayout
     config, thresholds = load_config_or_exit(args.env_file, _status_settings)
     report = build_report(DataLayout(config.common.data_dir), [c.id for c in config.cameras], thresholds)
     print(json.dumps(report.data, indent=2, default=str) if args.json else "\n".join(report.lines))
@@ -80,10 +80,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 
 def cmd_iam_policy(args: argparse.Namespace) -> int:
-    from services.bucket import iam_policy as iam_policy
-    settings = load_config_or_exit(args.env_file, iam_policy.read_settings)
-    print(json.dumps(iam_policy.render(settings, args.which), indent=2))
-    return 0
+    from services.commands import iam_policy
+    return iam_policy.run(args, load_config_or_exit(args.env_file, iam_policy.read_settings))
 
 
 def _decrypt_settings(env: EnvReader):

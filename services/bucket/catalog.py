@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.common.spans import Span, segment_spans
 from services.bucket.client import classify
 from services.bucket.keys import object_key
+from services.bucket.metadata import DURATION
 from services.common.segment_names import SegmentName, parse_name
+from services.common.spans import Span, segment_spans
 from services.crypt.format import SUFFIX as ENCRYPTED_SUFFIX
 
-DURATION_METADATA = "segment-duration"
 _CONFLICT = re.compile(r"\.conflict-[0-9a-f]+(?=\.mp4$)")
 _ENCRYPTED = re.compile(re.escape(ENCRYPTED_SUFFIX) + "$")
 
@@ -62,7 +62,7 @@ def with_durations(client: Any, bucket: str, segments: list[StoredSegment]) -> l
             metadata = client.head_object(Bucket=bucket, Key=segment.key).get("Metadata", {}) or {}
             # Some servers (rclone) return metadata names capitalised: Segment-Duration.
             metadata = {str(k).lower(): v for k, v in metadata.items()}
-            return StoredSegment(segment.key, segment.name, segment.size, float(metadata[DURATION_METADATA]))
+            return StoredSegment(segment.key, segment.name, segment.size, float(metadata[DURATION]))
         except (KeyError, ValueError):
             return segment
         except Exception as exc:  # noqa: BLE001

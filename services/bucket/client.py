@@ -1,4 +1,4 @@
-"""The uploader's edge to S3: client set-up, error classification, and the few calls it makes.
+"""The edge to S3: client set-up, error classification, and the few calls it makes.
 
 Errors are sorted into two kinds because they need opposite handling: transient ones
 (network, 5xx, throttling) are retried per file with backoff; configuration ones (bucket
@@ -12,8 +12,9 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 import boto3
@@ -21,9 +22,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-from services.common.redact import redact
 from services.bucket.verify import RemoteObject, remote_from_head
-from services.uploader.config import UploaderConfig
+from services.common.redact import redact
 
 # Threads each managed transfer uses for the parts of one file.
 PART_THREADS = 4
@@ -49,11 +49,31 @@ CONFIG_ERROR_CODES = {
 _CODE_IN_TEXT = re.compile(r"An error occurred \((?P<code>[^)]+)\)")
 
 
+class ClientSettings(Protocol):
+    """What the client set-up reads of the uploader's settings (the bucket wing imports no wing)."""
+
+    bucket: str
+    region: str
+    access_key_id: str | None
+    secret_access_key: str | None
+    session_token: str | None
+    endpoint_url: str | None
+    checksum: str
+    concurrency: int
+    multipart_threshold: int
+    part_size: int
+
+
+class ProblemKind(str, Enum):
+    CONFIG = "config"          # the same for every request until someone fixes it
+    TRANSIENT = "transient"    # worth retrying
+
+
 @dataclass
 class S3Problem(Exception):
     """A failed S3 call, already classified and with a one-line, redacted message."""
 
-    kind: str      # "config" or "transient"
+    kind: ProblemKind
     code: str
     message: str
 
@@ -80,18 +100,18 @@ def classify(exc: BaseException, what: str) -> S3Problem:
     if isinstance(exc, S3Problem):
         return exc
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return S3Problem("config", "NoCredentials", f"{what}: no AWS credentials found "
+        return S3Problem(ProblemKind.CONFIG, "NoCredentials", f"{what}: no AWS credentials found "
                          "(set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or configure an instance role)")
     code = _client_error_code(exc)
     if code in CONFIG_ERROR_CODES:
-        return S3Problem("config", code, f"{what}: {code}: {CONFIG_ERROR_CODES[code]}")
+        return S3Problem(ProblemKind.CONFIG, code, f"{what}: {code}: {CONFIG_ERROR_CODES[code]}")
     detail = redact(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
     if len(detail) > 300:
         detail = detail[:300] + "..."
-    return S3Problem("transient", code or exc.__class__.__name__, f"{what}: {detail}")
+    return S3Problem(ProblemKind.TRANSIENT, code or exc.__class__.__name__, f"{what}: {detail}")
 
 
-def new_session(config: UploaderConfig) -> boto3.session.Session:
+def new_session(config: ClientSettings) -> boto3.session.Session:
     return boto3.session.Session(
         aws_access_key_id=config.access_key_id,
         aws_secret_access_key=config.secret_access_key,
@@ -100,7 +120,7 @@ def new_session(config: UploaderConfig) -> boto3.session.Session:
     )
 
 
-def make_client(config: UploaderConfig, streaming_puts: bool = False,
+def make_client(config: ClientSettings, streaming_puts: bool = False,
                 session: boto3.session.Session | None = None) -> Any:
     """A client whose connection pool fits every part thread of every parallel upload.
 
@@ -147,7 +167,7 @@ def is_https(client: Any) -> bool:
     return urlsplit(client.meta.endpoint_url).scheme.lower() == "https"
 
 
-def transfer_config(config: UploaderConfig) -> TransferConfig:
+def transfer_config(config: ClientSettings) -> TransferConfig:
     return TransferConfig(multipart_threshold=config.multipart_threshold,
                           multipart_chunksize=config.part_size,
                           max_concurrency=PART_THREADS, use_threads=True)
@@ -197,7 +217,7 @@ class ObjectStore:
         self.stream_transfer.multipart_threshold = min(transfer.multipart_threshold, transfer.multipart_chunksize)
 
     @classmethod
-    def for_config(cls, config: UploaderConfig) -> "ObjectStore":
+    def for_config(cls, config: ClientSettings) -> "ObjectStore":
         session = new_session(config)
         return cls(make_client(config, session=session), config.bucket, transfer_config(config),
                    put_client=make_client(config, streaming_puts=True, session=session))

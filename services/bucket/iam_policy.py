@@ -15,9 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.common.config import EnvReader
-from services.uploader.config import _BUCKET, _normalise_prefix, _object_lock
-
 VERSION = "2012-10-17"
 UPLOADER_OBJECT_ACTIONS = ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload")
 # Sending a retain-until date, and reading it back (S3 leaves it out of HEAD without GetObjectRetention).
@@ -35,22 +32,6 @@ class PolicySettings:
     prefix: str = ""            # normalised: "" or ending in "/"
     object_lock: bool = False
     kms_key_arn: str | None = None
-
-
-def read_settings(env: EnvReader) -> PolicySettings:
-    """Only the keys the policies depend on (no DATA_DIR needed: runs on an admin's machine)."""
-    bucket = env.string("S3_BUCKET_NAME")
-    if not bucket:
-        env.error("S3_BUCKET_NAME", "required: the bucket the policy is for")
-    elif not _BUCKET.match(bucket) or ".." in bucket:
-        env.error("S3_BUCKET_NAME", f"not a valid bucket name (3-63 lowercase letters, digits, '.', '-'): {bucket!r}")
-    prefix = _normalise_prefix(env)
-    checksum = env.string("S3_CHECKSUM", "crc32").lower()
-    lock_days, _ = _object_lock(env, checksum)
-    kms_key = env.raw("S3_SSE_KMS_KEY_ID")
-    env.check()
-    return PolicySettings(bucket, prefix, lock_days > 0,
-                          kms_key if kms_key and kms_key.startswith("arn:") else None)
 
 
 def _bucket_arn(bucket: str) -> str:

@@ -23,7 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping
 
-CRC_METADATA = "content-crc32"
+from services.bucket.metadata import CRC32
+
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
 _CHUNK = 1024 * 1024
 
@@ -149,7 +150,7 @@ def verify(local: LocalDigest, remote: RemoteObject) -> Verification:
         if remote.etag == local.md5:
             return Verification(True, "md5-etag")
         return Verification(False, "md5-etag", f"MD5 ETag {remote.etag} in bucket, {local.md5} local")
-    tagged = (remote.metadata or {}).get(CRC_METADATA)
+    tagged = (remote.metadata or {}).get(CRC32)
     if tagged:
         if tagged == local.crc32:
             return Verification(True, "metadata-crc32")

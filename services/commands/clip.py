@@ -9,15 +9,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from services.bucket.catalog import StoredSegment, stored_spans
+from services.bucket.client import S3Problem, classify, make_client
 from services.commands.clip_plan import ClipPlan, clip_command, concat_list, plan_clip
 from services.common.config import EnvReader, read_common
-from services.common.spans import Span
 from services.common.data_layout import DataLayout
 from services.common.mp4_fragments import video_duration
-from services.crypt.format import SUFFIX as ENCRYPTED_SUFFIX, decrypt_file
-from services.crypt.keys import CryptError
-from services.bucket.client import S3Problem, classify, make_client
 from services.common.segment_names import parse_name
+from services.common.spans import Span
+from services.crypt.format import SUFFIX as ENCRYPTED_SUFFIX
+from services.crypt.format import decrypt_file
+from services.crypt.keys import CryptError
 from services.uploader.config import UploaderConfig, read_uploader_config
 
 

@@ -5,13 +5,13 @@ import argparse
 import math
 from pathlib import Path
 
-from services.common.config import EnvReader
-from services.commands.cost_estimate import Prices, Usage, estimate, read_prices
-from services.common.data_layout import DataLayout
 from services.bucket.lifecycle import LifecyclePolicy, read_policy
+from services.commands.cost_estimate import Prices, Usage, estimate, read_prices
+from services.commands.status import human_bytes
+from services.common.config import EnvReader
+from services.common.data_layout import DataLayout
 from services.common.mp4_fragments import video_duration
 from services.common.segment_names import parse_name
-from services.commands.status import human_bytes
 from services.uploader.config import UploaderConfig, read_uploader_config
 
 SAMPLE_PER_CAMERA = 20

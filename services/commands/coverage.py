@@ -6,9 +6,9 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from services.bucket.catalog import stored_spans
+from services.bucket.client import S3Problem, make_client
 from services.common.config import EnvReader
 from services.common.spans import Coverage, Span, day_window, measure
-from services.bucket.client import S3Problem, make_client
 from services.uploader.config import UploaderConfig, read_uploader_config
 
 

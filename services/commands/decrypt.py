@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from services.common.redact import redact
 from services.crypt.format import SUFFIX, decrypt_stream, plain_name, write_atomically
 from services.crypt.keys import CryptError, CryptKeys
-from services.common.redact import redact
 
 EX_CONFIG = 78
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from services.commands.status import human_bytes
 from services.common.config import ConfigError, EnvReader
 from services.common.data_layout import DataLayout
-from services.recorder.ffmpeg_command import FfmpegVersion, audio_plan, build_probe_command, parse_probe_output
-from services.recorder.config import CameraConfig, RecorderConfig, read_recorder_config
-from services.recorder.runs import ffmpeg_version
 from services.common.redact import redact
-from services.commands.status import human_bytes
+from services.recorder.config import CameraConfig, RecorderConfig, read_recorder_config
+from services.recorder.ffmpeg_command import FfmpegVersion, audio_plan, build_probe_command, parse_probe_output
+from services.recorder.runs import ffmpeg_version
 
 UNIT_DIR = Path("/etc/systemd/system")
 UNITS = ("video-recorder.service", "s3-uploader.service")

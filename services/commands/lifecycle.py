@@ -4,9 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from services.common.config import EnvReader
-from services.bucket.lifecycle import LifecyclePolicy, build_rule, describe, merge_rules, read_policy
 from services.bucket.client import classify, make_client
+from services.bucket.lifecycle import LifecyclePolicy, build_rule, describe, merge_rules, read_policy
+from services.common.config import EnvReader
 from services.uploader.config import UploaderConfig, read_uploader_config
 
 

@@ -9,7 +9,9 @@ from datetime import datetime
 from pathlib import Path
 
 from services.common.data_layout import DataLayout
-from services.common.state_file import read_json
+from services.common.state_file import read_json, read_snapshot, to_jsonable
+from services.uploader.report import STATE_FILE as UPLOADER_STATE_FILE
+from services.uploader.report import UploaderSnapshot
 
 STALE_AFTER = 30.0  # seconds without a state-file update before a daemon counts as not running
 
@@ -99,9 +101,9 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
     now = time.time() if now is None else now
     report = Report()
     recorder = read_json(layout.state / "recorder.json")
-    uploader = read_json(layout.state / "uploader.json")
+    uploader = read_snapshot(layout.state / UPLOADER_STATE_FILE, UploaderSnapshot)
     rec_ok, rec_text = service_state(recorder, now)
-    up_ok, up_text = service_state(uploader, now)
+    up_ok, up_text = service_state(to_jsonable(uploader) if uploader else None, now)
     report.lines += [f"video-recorder  {'OK  ' if rec_ok else 'DOWN'}  {rec_text}",
                      f"s3-uploader     {'OK  ' if up_ok else 'DOWN'}  {up_text}"]
     if not rec_ok:
@@ -131,16 +133,12 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
     report.lines.append("")
     report.lines.append(f"upload backlog  {queue['files']} files, {human_bytes(queue['bytes'])}, "
                         f"oldest {human_age(oldest_age)}")
-    last_success = (uploader or {}).get("last_success")
-    report.lines.append(f"last upload     {human_age(_age(last_success, now))}")
-    last_error = (uploader or {}).get("last_error")
-    if last_error:
-        text = last_error.get("message", last_error) if isinstance(last_error, dict) else last_error
-        report.lines.append(f"last error      {text}")
-    blocked = (uploader or {}).get("config_error") if up_ok else None
-    if blocked:
-        text = blocked.get("message", blocked) if isinstance(blocked, dict) else blocked
-        report.problems.append(f"uploads blocked: {text}")
+    last_success = uploader.last_success if uploader else None
+    report.lines.append(f"last upload     {human_age(now - last_success.at.timestamp() if last_success else None)}")
+    if uploader and uploader.last_error:
+        report.lines.append(f"last error      {uploader.last_error.message}")
+    if up_ok and uploader and uploader.config_error:
+        report.problems.append(f"uploads blocked: {uploader.config_error}")
     if oldest_age is not None and oldest_age > thresholds.backlog_max_age:
         report.problems.append(f"upload backlog: oldest segment waiting {human_age(oldest_age)}")
 
@@ -152,7 +150,8 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
     report.lines.append(f"kept locally    {kept['files']} uploaded files, {human_bytes(kept['bytes'])}")
 
     report.data.update(recorder_running=rec_ok, uploader_running=up_ok, backlog=queue,
-                       backlog_oldest_age=oldest_age, last_upload=last_success,
+                       backlog_oldest_age=oldest_age,
+                       last_upload=to_jsonable(last_success),
                        disk_free=disk.free, disk_total=disk.total, problems=report.problems)
     report.lines.append("")
     report.lines.append("OK" if not report.problems else "PROBLEMS:\n  " + "\n  ".join(report.problems))

@@ -6,14 +6,14 @@ import subprocess
 import sys
 import time
 
-from services.uploader import daemon as s3_uploader
-from services.common.config import EnvReader
-from services.common.data_layout import DataLayout
 from services.bucket.client import classify, make_client
 from services.bucket.keys import stored_key
-from services.common.segment_names import parse_name
 from services.commands.status import human_bytes
 from services.commands.sync_verify import compare, list_day_folders, local_segments, requeue
+from services.common.config import EnvReader
+from services.common.data_layout import DataLayout
+from services.common.segment_names import parse_name
+from services.uploader import daemon as uploader_daemon
 from services.uploader.config import UploaderConfig, read_uploader_config
 
 
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace, env_file: str | None, config: UploaderConfig) 
         return 0
     argv = ["--once"] + (["--env-file", env_file] if env_file else [])
     if not sys.stdout.isatty():
-        return s3_uploader.main(argv)
+        return uploader_daemon.main(argv)
     # On a terminal: the uploader runs as a child and a progress bar follows completed/.
     child = subprocess.Popen([sys.executable, "-m", "services.s3_uploader", *argv],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from services.bucket.catalog import name_of_key
-from services.common.data_layout import DataLayout, move_no_clobber
-from services.crypt.format import encrypted_size
 from services.bucket.keys import stored_key
+from services.common.data_layout import DataLayout, move_no_clobber
 from services.common.segment_names import parse_name
+from services.crypt.format import encrypted_size
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from services.common.config import EnvReader
-from services.crypt.keys import CryptError, CryptKeys, derive_keys, password_from_setting
 from services.common.redact import register_secret
+from services.crypt.keys import CryptError, CryptKeys, derive_keys, password_from_setting
 
 
 def read_encryption(env: EnvReader) -> CryptKeys | None:

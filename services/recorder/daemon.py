@@ -19,15 +19,15 @@ from datetime import datetime, timezone
 from loguru import logger
 
 from services.common.alerts import AlertTracker, WebhookSender
-from services.recorder.supervisor import CameraSupervisor, SupervisorSettings
-from services.common.startup import add_env_file_argument, load_config_or_exit, run_daemon
 from services.common.data_layout import DataLayout
 from services.common.metrics import MetricsServer, Sample
-from services.recorder.config import RecorderConfig, read_recorder_config
-from services.recorder.runs import FfmpegLauncher, RecordingRun, ffmpeg_version, leftover_runs
 from services.common.sd_notify import notify, watchdog_interval
-from services.recorder.handoff import Handoff, HandoffWorker, Outcome
+from services.common.startup import add_env_file_argument, load_config_or_exit, run_daemon
 from services.common.state_file import publish
+from services.recorder.config import RecorderConfig, read_recorder_config
+from services.recorder.handoff import Handoff, HandoffWorker, Outcome
+from services.recorder.runs import FfmpegLauncher, RecordingRun, ffmpeg_version, leftover_runs
+from services.recorder.supervisor import CameraSupervisor, SupervisorSettings
 
 TICK_SECONDS = 0.5
 STATUS_EVERY = 2.0

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.recorder.config import CameraConfig
 from services.common.segment_names import strftime_pattern
+from services.recorder.config import CameraConfig
 
 MP4_AUDIO_COPY_OK = frozenset({"aac"})
 FRAGMENT_MOVFLAGS = "+frag_keyframe+empty_moov+default_base_moof"

@@ -17,12 +17,17 @@ from pathlib import Path
 from loguru import logger
 
 from services.common.data_layout import DataLayout
+from services.recorder.config import CameraConfig, RecorderConfig
 from services.recorder.ffmpeg_command import (
-    FFMPEG_ENV_TZ, FfmpegVersion, StreamInfo, build_probe_command, build_record_command,
-    parse_probe_output, parse_version,
+    FFMPEG_ENV_TZ,
+    FfmpegVersion,
+    StreamInfo,
+    build_probe_command,
+    build_record_command,
+    parse_probe_output,
+    parse_version,
 )
 from services.recorder.ffmpeg_process import ManagedProcess
-from services.recorder.config import CameraConfig, RecorderConfig
 from services.recorder.handoff import REJECTED_DIR, HandoffWorker
 
 PID_FILE = "ffmpeg.pid"

@@ -23,9 +23,9 @@ from typing import Callable, Protocol
 
 from loguru import logger
 
-from services.recorder.states import PROCESS_STATES, CameraState
-from services.recorder.ffmpeg_command import StreamInfo
 from services.recorder.config import CameraConfig
+from services.recorder.ffmpeg_command import StreamInfo
+from services.recorder.states import PROCESS_STATES, CameraState
 
 
 class Child(Protocol):

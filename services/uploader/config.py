@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 
 from services.common.alerts import AlertSettings, read_alert_settings
 from services.common.config import CommonConfig, EnvReader, read_common
-from services.crypt.config import read_encryption
-from services.crypt.rclone_crypt import CryptKeys
 from services.common.redact import mask_url, register_secret
+from services.crypt.config import read_encryption
+from services.crypt.keys import CryptKeys
 
 MB = 1024 * 1024
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR",

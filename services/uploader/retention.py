@@ -33,7 +33,6 @@ def expired(uploaded: Iterable[LocalFile], now: float, retention_hours: float) -
 class DiskGuardPlan:
     delete: list[LocalFile]
     shortfall: int           # bytes still missing after the planned deletions (0 when enough)
-    unuploaded: int          # how many planned deletions were never verified in the bucket
 
 
 def disk_guard(free_bytes: int, min_free_bytes: int, uploaded: Sequence[LocalFile],
@@ -45,14 +44,10 @@ def disk_guard(free_bytes: int, min_free_bytes: int, uploaded: Sequence[LocalFil
     """
     needed = min_free_bytes - free_bytes
     plan: list[LocalFile] = []
-    unuploaded = 0
-    candidates = [(f, False) for f in _oldest_first(uploaded)]
-    if allow_unuploaded:
-        candidates += [(f, True) for f in _oldest_first(waiting)]
-    for file, risky in candidates:
+    candidates = _oldest_first(uploaded) + (_oldest_first(waiting) if allow_unuploaded else [])
+    for file in candidates:
         if needed <= 0:
             break
         plan.append(file)
         needed -= file.size
-        unuploaded += risky
-    return DiskGuardPlan(plan, max(needed, 0), unuploaded)
+    return DiskGuardPlan(plan, max(needed, 0))

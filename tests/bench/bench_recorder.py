@@ -23,14 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-from services.common.spans import Span, measure, segment_spans
 from services.common.data_layout import DataLayout
-from services.recorder.ffmpeg_command import FFMPEG_ENV_TZ, StreamInfo, build_record_command, parse_version
 from services.common.mp4_fragments import video_duration
-from services.recorder.config import CameraConfig
 from services.common.segment_names import parse_name
-from tests.bench.common import (BenchCameraServer, TreeSampler, cpu_seconds, quick, remove, save, table,
-                                workspace)
+from services.common.spans import Span, measure, segment_spans
+from services.recorder.config import CameraConfig
+from services.recorder.ffmpeg_command import FFMPEG_ENV_TZ, StreamInfo, build_record_command, parse_version
+from tests.bench.common import BenchCameraServer, TreeSampler, cpu_seconds, quick, remove, save, table, workspace
 from tests.support.processes import Daemon, read_status, stop_pid, wait_for, write_env
 from tests.support.s3_server import S3Server
 

@@ -20,8 +20,8 @@ import sys
 import time
 
 from services.common.data_layout import DataLayout
-from tests.bench.common import BenchCameraServer, percentile, quick, remove, save, table, workspace
 from tests.bench.bench_recorder import all_recording, server_settings
+from tests.bench.common import BenchCameraServer, percentile, quick, remove, save, table, workspace
 from tests.support.processes import Daemon, wait_for, write_env
 from tests.support.s3_server import S3Server, list_keys
 

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from services.common.spans import Span, measure, segment_spans
+from services.bucket.keys import object_key
 from services.common.data_layout import DataLayout
 from services.common.mp4_fragments import video_duration
-from services.bucket.keys import object_key
 from services.common.segment_names import parse_name
+from services.common.spans import Span, measure, segment_spans
 from tests.support.figures import Stopwatch, record
 from tests.support.media import decode_errors
 from tests.support.processes import CameraServer, Daemon, read_status, wait_for, write_env

@@ -11,8 +11,8 @@ import uuid
 
 import pytest
 
-from services.common.data_layout import DataLayout
 from services.bucket.keys import object_key
+from services.common.data_layout import DataLayout
 from services.common.segment_names import parse_name
 from tests.support.figures import Stopwatch, record
 from tests.support.processes import CameraServer, Daemon, wait_for, write_env

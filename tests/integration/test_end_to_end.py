@@ -6,11 +6,11 @@ camera must have no gap.
 """
 import hashlib
 
-from services.common.spans import Span, measure, segment_spans
+from services.bucket.keys import object_key
 from services.common.data_layout import DataLayout
 from services.common.mp4_fragments import video_duration
-from services.bucket.keys import object_key
 from services.common.segment_names import parse_name
+from services.common.spans import Span, measure, segment_spans
 from tests.support.processes import Daemon, wait_for, write_env
 from tests.support.s3_server import S3Server, list_keys
 

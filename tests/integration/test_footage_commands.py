@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from services.bucket.catalog import DURATION_METADATA
-from services.common.mp4_fragments import video_duration
 from services.bucket.keys import object_key
+from services.bucket.metadata import DURATION as DURATION_METADATA
+from services.common.mp4_fragments import video_duration
 from services.common.segment_names import SegmentName
 from tests.support.media import decode_errors, video_stream_duration
 from tests.support.processes import run_module, write_env

@@ -11,14 +11,14 @@ import urllib.request
 import pytest
 
 from services.common.data_layout import DataLayout
-from services.recorder.ffmpeg_command import StreamInfo, build_record_command, parse_version
-from services.recorder.config import CameraConfig
-from services.recorder.handoff import hand_off
 from services.common.segment_names import parse_name
+from services.recorder.config import CameraConfig
+from services.recorder.ffmpeg_command import StreamInfo, build_record_command, parse_version
+from services.recorder.handoff import hand_off
 from tests.support.figures import Stopwatch, record
 from tests.support.media import codecs, decode_errors, duration
-from tests.support.s3_server import free_port
 from tests.support.processes import Daemon, pids_with_argument, read_status, wait_for, write_env
+from tests.support.s3_server import free_port
 
 SEGMENT = 2
 FPS = 10

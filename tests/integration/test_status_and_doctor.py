@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.support.processes import run_module, Daemon, read_status, wait_for, write_env
+from tests.support.processes import Daemon, read_status, run_module, wait_for, write_env
 
 PASSWORD = "Doct0rPW"
 

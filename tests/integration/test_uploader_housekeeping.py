@@ -7,10 +7,9 @@ import time
 import pytest
 
 from services.common.config import load_env
-from services.uploader.daemon import Uploader
 from services.uploader.config import read_uploader_config
-from tests.support.s3_fixtures import (BUCKET, SEGMENT, data_layout, drop_segment, s3_server,  # noqa: F401
-                                       uploader_env)
+from services.uploader.scheduler import Uploader
+from tests.support.s3_fixtures import BUCKET, SEGMENT, data_layout, drop_segment, s3_server, uploader_env  # noqa: F401
 from tests.support.s3_server import S3Server, list_keys
 
 KB = 1000

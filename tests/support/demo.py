@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from services.bucket.keys import object_key
 from services.common.data_layout import DataLayout
 from services.common.segment_names import parse_name
-from services.bucket.keys import object_key
 from tests.support.media import codecs, decode_errors, video_stream_duration
 from tests.support.processes import REPO, CameraServer, Daemon, wait_for, write_env
 from tests.support.s3_server import S3Server, list_keys

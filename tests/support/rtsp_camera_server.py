@@ -9,10 +9,15 @@ Run with the system interpreter, which has python3-gi:
 Each mount is ``/path=VIDEO:AUDIO`` with VIDEO in h264|h265 and AUDIO in
 aac|pcma|pcmu|none. Media are shared, so every client of a mount reads one
 live encoder. Prints ``READY <port>`` once it listens; SIGTERM stops it.
+
+``--fps`` may be a fraction and ``--gop`` is in seconds, for the slow cameras that set
+the lower bound of the stall timeout: ``--fps 1`` (night mode) or ``--fps 1/6 --gop 6``
+(a smart codec that sends only a key frame every 6 s in a still scene).
 """
 import argparse
 import signal
 import sys
+from fractions import Fraction
 
 import gi
 
@@ -37,13 +42,14 @@ AUDIO = {
 }
 
 
-def launch_line(video: str, audio: str, fps: int, width: int, height: int, kbps: int,
-                pattern: str = "ball") -> str:
+def launch_line(video: str, audio: str, fps: Fraction, width: int, height: int, kbps: int,
+                pattern: str = "ball", gop_seconds: float = 1.0) -> str:
     src = (
         f"videotestsrc is-live=true pattern={pattern} ! video/x-raw,width={width},height={height},"
-        f"framerate={fps}/1 ! timeoverlay ! videoconvert ! "
+        f"framerate={fps.numerator}/{fps.denominator} ! timeoverlay ! videoconvert ! "
     )
-    return "( " + src + VIDEO[video].format(gop=fps, kbps=kbps) + " " + AUDIO[audio] + " )"
+    gop = max(1, round(fps * Fraction(gop_seconds)))
+    return "( " + src + VIDEO[video].format(gop=gop, kbps=kbps) + " " + AUDIO[audio] + " )"
 
 
 def main() -> int:
@@ -51,7 +57,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--mount", action="append", required=True, help="/path=VIDEO:AUDIO")
     parser.add_argument("--auth", help="user:password required from every client")
-    parser.add_argument("--fps", type=int, default=10)
+    parser.add_argument("--fps", type=Fraction, default=Fraction(10), help="frames per second, e.g. 10 or 1/6")
+    parser.add_argument("--gop", type=float, default=1.0, help="seconds between key frames")
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--kbps", type=int, default=300)
     parser.add_argument("--pattern", default="ball", help="videotestsrc pattern; 'snow' for a high bitrate")
@@ -74,7 +81,7 @@ def main() -> int:
         path, kinds = spec.split("=", 1)
         video, audio = kinds.split(":", 1)
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(launch_line(video, audio, args.fps, width, height, args.kbps, args.pattern))
+        factory.set_launch(launch_line(video, audio, args.fps, width, height, args.kbps, args.pattern, args.gop))
         factory.set_shared(True)
         if args.auth:
             permissions = GstRtspServer.RTSPPermissions()

@@ -1,10 +1,10 @@
 """The camera state machine with a fake clock and a fake OS layer: one transition per test."""
 import pytest
 
+from services.recorder.config import CameraConfig
+from services.recorder.ffmpeg_command import StreamInfo
 from services.recorder.states import CameraState as S
 from services.recorder.supervisor import CameraSupervisor, SupervisorSettings, backoff_delay
-from services.recorder.ffmpeg_command import StreamInfo
-from services.recorder.config import CameraConfig
 
 SETTINGS = SupervisorSettings(stall_timeout=30, stop_timeout=10, probe_timeout=20,
                               backoff_initial=1, backoff_max=60, stable_after=60)

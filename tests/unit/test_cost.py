@@ -1,7 +1,7 @@
 import pytest
 
-from services.common.config import EnvReader
 from services.commands.cost_estimate import GB, Usage, estimate, read_prices
+from services.common.config import EnvReader
 
 PRICES = read_prices(EnvReader({}))
 # 4 cameras at 2 Mbit/s, 10-minute segments.

@@ -11,11 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from services.commands import decrypt as decrypt_cli
 from services.bucket.verify import crc32_base64
+from services.commands import decrypt as decrypt_cli
 from services.crypt.format import (
-    BLOCK_DATA_SIZE, BLOCK_SIZE, HEADER_SIZE, MAGIC, _nonce_add, decrypt_bytes, decrypt_file, decrypt_stream,
-    encrypt_bytes, encrypted_name, encrypted_size, plain_name, plain_size)
+    BLOCK_DATA_SIZE,
+    BLOCK_SIZE,
+    HEADER_SIZE,
+    MAGIC,
+    _nonce_add,
+    decrypt_bytes,
+    decrypt_file,
+    decrypt_stream,
+    encrypt_bytes,
+    encrypted_name,
+    encrypted_size,
+    plain_name,
+    plain_size,
+)
 from services.crypt.keys import CryptError, content_fingerprint, derive_keys, password_from_setting, reveal
 from services.crypt.reader import EncryptingReader
 

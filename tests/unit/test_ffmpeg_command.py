@@ -2,12 +2,17 @@ from pathlib import Path
 
 import pytest
 
-from services.recorder.ffmpeg_command import (
-    FfmpegVersion, StreamInfo, audio_plan, build_probe_command, build_record_command,
-    parse_probe_output, parse_version,
-)
-from services.recorder.config import CameraConfig
 from services.common.redact import mask_url
+from services.recorder.config import CameraConfig
+from services.recorder.ffmpeg_command import (
+    FfmpegVersion,
+    StreamInfo,
+    audio_plan,
+    build_probe_command,
+    build_record_command,
+    parse_probe_output,
+    parse_version,
+)
 
 FF5 = FfmpegVersion(5, "ffmpeg 5.1")
 FF4 = FfmpegVersion(4, "ffmpeg 4.4")

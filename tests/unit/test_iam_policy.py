@@ -10,17 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from services.bucket.iam_policy import PolicySettings, actions, admin_policy, render, uploader_policy
+from services.commands.iam_policy import read_settings
 from services.common.config import ConfigError, EnvReader
-from services.bucket.iam_policy import PolicySettings, actions, admin_policy, read_settings, render, uploader_policy
 
 REPO = Path(__file__).resolve().parents[2]
-UPLOAD_PATH = ("services/bucket/client.py", "services/uploader/daemon.py")
+UPLOAD_PATH = ("services/bucket/client.py",) + tuple(
+    str(p.relative_to(REPO)) for p in sorted((REPO / "services/uploader").glob("*.py")))
 READ_COMMANDS = ("services/bucket/catalog.py", "services/commands/sync_verify.py")
 
 # Every boto3 client call the code makes, and the IAM actions it needs.
 CALL_ACTIONS = {
     "upload_file": {"s3:PutObject"},                 # PutObject or Create/UploadPart/CompleteMultipartUpload
     "upload_fileobj": {"s3:PutObject"},              # the same, from the encrypting reader
+    "put_object": {"s3:PutObject"},                  # a stream put whole, through the streaming client
     "download_file": {"s3:GetObject"},
     "head_object": {"s3:GetObject", "s3:ListBucket"},  # without ListBucket a missing key is a 403, not a 404
     "list_objects_v2": {"s3:ListBucket"},
@@ -35,7 +38,7 @@ CALL_ACTIONS = {
 # Request arguments that need an action of their own.
 ARGUMENT_ACTIONS = {"ObjectLockRetainUntilDate": {"s3:PutObjectRetention"},
                     "retain_until": {"s3:GetObjectRetention"}}   # read back from HEAD, which needs it
-_CALL = re.compile(r"\bclient\.(\w+)\(")
+_CALL = re.compile(r"\w*client\.(\w+)\(")   # also put_client, self.client
 _PAGINATOR = re.compile(r"get_paginator\(\"(\w+)\"\)")
 
 
@@ -61,7 +64,8 @@ def actions_used(*files: str) -> set[str]:
 
 
 def test_the_scan_finds_the_upload_calls():
-    assert {"head_object", "upload_file", "list_multipart_uploads", "abort_multipart_upload"} <= calls_in(*UPLOAD_PATH)
+    assert {"head_object", "upload_file", "list_multipart_uploads", "abort_multipart_upload",
+            "put_object"} <= calls_in(*UPLOAD_PATH)   # put_object: only through put_client
 
 
 def test_uploader_policy_has_exactly_the_actions_of_the_upload_path():

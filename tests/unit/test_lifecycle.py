@@ -1,7 +1,7 @@
 import pytest
 
-from services.common.config import ConfigError, EnvReader
 from services.bucket.lifecycle import build_rule, describe, merge_rules, read_policy
+from services.common.config import ConfigError, EnvReader
 
 
 def policy(**values):

@@ -1,8 +1,8 @@
 import pytest
 
 from services.common.config import ConfigError, EnvReader, load_env
-from services.recorder.config import read_recorder_config
 from services.common.redact import redact
+from services.recorder.config import read_recorder_config
 
 
 def read(values, tmp_path):

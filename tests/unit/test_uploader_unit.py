@@ -6,12 +6,13 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 
+from services.bucket.client import ObjectStore, classify, make_client, transfer_config
 from services.common.config import EnvReader
 from services.common.data_layout import DataLayout
-from services.bucket.client import ObjectStore, classify, make_client, transfer_config
-from services.uploader.daemon import SegmentJob, Uploader
 from services.common.state_file import read_json
 from services.uploader.config import read_uploader_config
+from services.uploader.job import OutcomeKind, SegmentJob
+from services.uploader.scheduler import Uploader
 
 BUCKET = "unit-bucket"
 NAME = "camera_2_2026-01-24_14-30-00.mp4"
@@ -280,7 +281,7 @@ def test_a_lock_that_does_not_take_is_retried_for_that_file_only(tmp_path, s3, m
     monkeypatch.setattr(store, "set_retention", lambda *args: None)
     path = put_segment(layout, data=os.urandom(11 * 1024 * 1024))
     outcome = SegmentJob(config, store, layout).run(path)
-    assert outcome.kind == "transient" and "s3:GetObjectRetention" in outcome.message   # not "config"
+    assert outcome.kind is OutcomeKind.RETRY and "s3:GetObjectRetention" in outcome.message   # not CONFIG
     assert path.exists() and not (layout.uploaded / NAME).exists()
 
 

@@ -1,0 +1,128 @@
+"""What the uploader tells: one frozen snapshot per tick, and everything derived from it.
+
+The state file, the systemd STATUS line, the metrics and the alerts all read the same snapshot,
+so they cannot disagree; `status` and `doctor` parse the state file back into these types.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+from services.common.alerts import AlertSettings
+from services.common.metrics import Sample
+
+STATE_FILE = "uploader.json"
+
+
+class UploaderState(str, Enum):
+    RUNNING = "running"
+    STOPPING = "stopping"
+    CONFIG_PROBLEM = "waiting: S3 configuration problem"
+
+
+@dataclass(frozen=True)
+class Success:
+    file: str
+    key: str
+    at: datetime
+    verified_by: str = ""
+
+
+@dataclass(frozen=True)
+class Failure:
+    message: str          # already redacted
+    at: datetime
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    files: int = 0
+    bytes: int = 0
+    oldest: str | None = None
+    oldest_start: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Deletions:
+    retention: int = 0
+    disk_guard: int = 0
+    not_uploaded: int = 0
+
+
+@dataclass(frozen=True)
+class DiskSnapshot:
+    free_bytes: int | None = None
+    min_free_bytes: int = 0
+
+    @property
+    def low(self) -> bool:
+        return self.free_bytes is not None and self.free_bytes < self.min_free_bytes
+
+
+@dataclass(frozen=True)
+class UploaderSnapshot:
+    pid: int
+    updated_at: datetime
+    state: UploaderState = UploaderState.RUNNING
+    bucket: str = ""
+    endpoint: str = ""
+    prefix: str = ""
+    queue: QueueSnapshot = QueueSnapshot()
+    in_flight: tuple[str, ...] = ()
+    last_success: Success | None = None
+    last_error: Failure | None = None
+    config_error: str | None = None
+    files_uploaded: int = 0
+    files_already_present: int = 0
+    bytes_uploaded_total: int = 0
+    failures: int = 0
+    last_upload_latency_seconds: float = 0.0
+    deleted: Deletions = Deletions()
+    skipped_unknown_files: tuple[str, ...] = ()
+    disk: DiskSnapshot = field(default_factory=DiskSnapshot)
+
+    @property
+    def failing(self) -> bool:
+        """Blocked by configuration, or segments waiting and the latest attempt failed."""
+        if self.config_error:
+            return True
+        newer_error = self.last_error is not None and (
+            self.last_success is None or self.last_error.at > self.last_success.at)
+        return bool(self.queue.files) and newer_error
+
+
+def status_line(snapshot: UploaderSnapshot) -> str:
+    """systemd's STATUS= text (`systemctl status s3-uploader`)."""
+    text = (f"{snapshot.queue.files} queued, {len(snapshot.in_flight)} uploading, "
+            f"{snapshot.files_uploaded} uploaded")
+    return text + (f"; {snapshot.config_error}" if snapshot.config_error else "")
+
+
+def alert_conditions(snapshot: UploaderSnapshot, settings: AlertSettings) -> list[tuple[str, bool, str, float]]:
+    """(incident key, bad now, message, how long it must last) for the AlertTracker."""
+    reason = snapshot.config_error or (snapshot.last_error.message if snapshot.last_error else "")
+    disk = snapshot.disk
+    return [
+        ("uploads", snapshot.failing, f"uploads to s3://{snapshot.bucket} are failing: {reason}; "
+                                      f"{snapshot.queue.files} segments waiting", settings.upload_failing_after),
+        ("disk", disk.low, f"disk low: {(disk.free_bytes or 0) // 2**20} MB free, "
+                           f"minimum {disk.min_free_bytes // 2**20} MB", settings.disk_low_after),
+    ]
+
+
+def metric_samples(snapshot: UploaderSnapshot) -> list[Sample]:
+    return [
+        Sample("s3_uploader_queue_files", snapshot.queue.files, "segments waiting in completed/"),
+        Sample("s3_uploader_queue_bytes", snapshot.queue.bytes, "bytes waiting in completed/"),
+        Sample("s3_uploader_in_flight", len(snapshot.in_flight), "uploads running now"),
+        Sample("s3_uploader_files_uploaded_total", snapshot.files_uploaded, "segments uploaded and verified",
+               "counter"),
+        Sample("s3_uploader_bytes_uploaded_total", snapshot.bytes_uploaded_total, "bytes uploaded", "counter"),
+        Sample("s3_uploader_failures_total", snapshot.failures, "failed upload attempts", "counter"),
+        Sample("s3_uploader_config_error", bool(snapshot.config_error),
+               "1 while uploads are blocked by configuration"),
+        Sample("s3_uploader_last_upload_latency_seconds", snapshot.last_upload_latency_seconds,
+               "segment closed (file mtime) to verified in the bucket, last upload"),
+        Sample("s3_uploader_disk_free_bytes", snapshot.disk.free_bytes or 0, "free bytes on the DATA_DIR filesystem"),
+    ]
