@@ -2,6 +2,9 @@ import pytest
 
 from tests.support.processes import CameraServer
 
+# s3_server, data_layout, start_uploader: shared by the uploader's tests.
+pytest_plugins = ("tests.support.s3_fixtures",)
+
 
 @pytest.fixture
 def camera_server():

@@ -24,22 +24,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from services.bucket.metadata import CRC32
+from services.common.digest import LocalDigest
 
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
-_CHUNK = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class LocalDigest:
-    size: int
-    crc32: str = ""    # base64 of the big-endian 4 bytes, as S3 encodes ChecksumCRC32 ("": not known)
-    md5: str = ""      # hex
-    sha256: str = ""   # hex; only the plaintext of an encrypted upload (see digest_file)
-    composite_crc32: str = ""   # "<CRC32 of the parts' CRC32s>-<parts>", of a streamed upload
-
-    @property
-    def short_hash(self) -> str:
-        return (self.md5 or self.sha256)[:12]
 
 
 @dataclass(frozen=True)
@@ -61,36 +48,6 @@ class Verification:
     ok: bool
     method: str
     detail: str = ""
-
-
-def crc32_base64(value: int) -> str:
-    return base64.b64encode((value & 0xFFFFFFFF).to_bytes(4, "big")).decode()
-
-
-def digest_bytes(data: bytes) -> LocalDigest:
-    return LocalDigest(len(data), crc32_base64(zlib.crc32(data)), hashlib.md5(data).hexdigest())
-
-
-def digest_file(path: Path, for_encryption: bool = False) -> LocalDigest:
-    """The file's size and hashes in one read.
-
-    Plain uploads: CRC32 and MD5, which the server's checksums are compared with. Before an
-    encrypted upload only a strong hash of the plaintext is needed (for the keyed fingerprint;
-    the ciphertext is hashed while it is sent): SHA-256, 2.3x faster than MD5 on CPUs with
-    SHA extensions (docs/performance.md).
-    """
-    crc, md5, sha256, size = 0, hashlib.md5(), hashlib.sha256(), 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            if for_encryption:
-                sha256.update(chunk)
-            else:
-                crc = zlib.crc32(chunk, crc)
-                md5.update(chunk)
-            size += len(chunk)
-    if for_encryption:
-        return LocalDigest(size, sha256=sha256.hexdigest())
-    return LocalDigest(size, crc32_base64(crc), md5.hexdigest())
 
 
 def remote_from_head(head: Mapping[str, Any]) -> RemoteObject:

@@ -11,6 +11,7 @@ import os
 import zlib
 from typing import IO, BinaryIO, Union
 
+from services.common.digest import LocalDigest, crc32_base64
 from services.crypt.format import (
     BLOCK_DATA_SIZE,
     BLOCK_SIZE,
@@ -148,10 +149,8 @@ class EncryptingReader(io.RawIOBase):
             return self.hashed_size == self.size
         return self._eof_block is not None and self.hashed_size == self._end_of_stream()
 
-    def digest(self):
-        """bucket.verify.LocalDigest of the ciphertext; only valid once it was read to the end."""
-        from services.bucket.verify import LocalDigest, crc32_base64
-
+    def digest(self) -> LocalDigest:
+        """The ciphertext's digest; only valid once it was read to the end."""
         if not self.complete:
             raise CryptError("the ciphertext has not been read to the end; no checksum yet")
         composite = ""

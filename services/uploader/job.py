@@ -19,7 +19,8 @@ from loguru import logger
 from services.bucket.client import ObjectStore, ProblemKind, S3Problem
 from services.bucket.keys import distinct_filename, distinct_key, stored_key
 from services.bucket.metadata import CAMERA_ID, CAMERA_NAME, CRC32, DURATION, FINGERPRINT, PLAIN_SIZE, SEGMENT_START
-from services.bucket.verify import LocalDigest, RemoteObject, Verification, digest_file, verify
+from services.bucket.verify import RemoteObject, Verification, verify
+from services.common.digest import LocalDigest, digest_file
 from services.common.data_layout import DataLayout, move_no_clobber
 from services.common.mp4_fragments import video_duration
 from services.common.segment_names import SegmentName, parse_name

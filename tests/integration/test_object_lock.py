@@ -19,13 +19,14 @@ from botocore.exceptions import ClientError
 
 from services.bucket.client import ObjectStore, transfer_config
 from services.bucket.keys import object_key, stored_key
-from services.bucket.verify import digest_file, remote_from_head, verify
+from services.bucket.verify import remote_from_head, verify
 from services.common.config import ConfigError, EnvReader
 from services.common.data_layout import DataLayout
+from services.common.digest import digest_file
 from services.common.segment_names import parse_name
 from services.uploader.config import MB, read_uploader_config
 from services.uploader.job import SegmentJob
-from tests.support.s3_fixtures import BUCKET, drop_segment, run_once, s3_server, uploader_env  # noqa: F401
+from tests.support.s3_fixtures import BUCKET, drop_segment, run_once, uploader_env
 from tests.support.s3_server import S3Server, list_keys
 
 NAME = "camera_3_2026-01-24_14-30-00.mp4"

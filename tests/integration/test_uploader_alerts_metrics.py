@@ -3,7 +3,7 @@ import time
 import urllib.request
 
 from tests.support.processes import wait_for
-from tests.support.s3_fixtures import SEGMENT, data_layout, drop_segment, s3_server, start_uploader, uploader_env  # noqa: F401
+from tests.support.s3_fixtures import SEGMENT, drop_segment, uploader_env
 from tests.support.s3_server import free_port
 from tests.support.webhook_receiver import WebhookReceiver
 

@@ -9,7 +9,7 @@ import pytest
 from services.common.config import load_env
 from services.uploader.config import read_uploader_config
 from services.uploader.scheduler import Uploader
-from tests.support.s3_fixtures import BUCKET, SEGMENT, data_layout, drop_segment, s3_server, uploader_env  # noqa: F401
+from tests.support.s3_fixtures import BUCKET, SEGMENT, drop_segment, uploader_env
 from tests.support.s3_server import S3Server, list_keys
 
 KB = 1000

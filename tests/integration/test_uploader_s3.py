@@ -7,16 +7,7 @@ import pytest
 
 from services.common.state_file import read_json
 from tests.support.processes import wait_for
-from tests.support.s3_fixtures import (  # noqa: F401
-    BUCKET,
-    SEGMENT,
-    data_layout,
-    drop_segment,
-    run_once,
-    s3_server,
-    start_uploader,
-    uploader_env,
-)
+from tests.support.s3_fixtures import BUCKET, SEGMENT, drop_segment, run_once, uploader_env
 from tests.support.s3_server import SlowProxy, incomplete_uploads, list_keys
 
 MB = 1024 * 1024

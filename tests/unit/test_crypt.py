@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from services.bucket.verify import crc32_base64
 from services.commands import decrypt as decrypt_cli
+from services.common.digest import crc32_base64
 from services.crypt.format import (
     BLOCK_DATA_SIZE,
     BLOCK_SIZE,

@@ -2,15 +2,8 @@ import hashlib
 import zlib
 
 from services.bucket.metadata import CRC32 as CRC_METADATA
-from services.bucket.verify import (
-    LocalDigest,
-    RemoteObject,
-    crc32_base64,
-    digest_bytes,
-    digest_file,
-    remote_from_head,
-    verify,
-)
+from services.bucket.verify import RemoteObject, remote_from_head, verify
+from services.common.digest import LocalDigest, crc32_base64, digest_bytes, digest_file
 
 DATA = b"segment bytes " * 1000
 LOCAL = digest_bytes(DATA)
