@@ -131,12 +131,6 @@ class ManagedProcess:
             except ProcessLookupError:
                 pass
 
-    def wait(self, timeout: float | None = None) -> int:
-        code = self._popen.wait(timeout)
-        for reader in self._readers:
-            reader.join(timeout=2)
-        return code
-
     def last_words(self) -> str:
         """The last error-looking line FFmpeg printed, for the log and the status file."""
         for line in reversed(self.stderr_tail):
