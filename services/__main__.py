@@ -12,6 +12,7 @@ import sys
 from typing import Callable
 
 from services.common.config import EX_CONFIG, ConfigError, EnvReader, load_env, resolve_env_file
+from services.common.settings import MIN_FREE_DISK_MB, S3_BUCKET_NAME, STATUS_BACKLOG_MAX_MINUTES
 from services.common.startup import add_env_file_argument, load_config_or_exit
 
 
@@ -20,8 +21,8 @@ def _status_settings(env: EnvReader):
     from services.recorder.config import read_recorder_config
     config = read_recorder_config(env)
     thresholds = Thresholds(
-        backlog_max_age=env.integer("STATUS_BACKLOG_MAX_MINUTES", 60, minimum=1) * 60.0,
-        min_free_bytes=env.integer("MIN_FREE_DISK_MB", 2048, minimum=0) * 1024 * 1024,
+        backlog_max_age=env.get(STATUS_BACKLOG_MAX_MINUTES) * 60.0,
+        min_free_bytes=env.get(MIN_FREE_DISK_MB) * 1024 * 1024,
     )
     env.check()
     return config, thresholds
@@ -44,9 +45,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)
         return EX_CONFIG
-    min_free = env.integer("MIN_FREE_DISK_MB", 2048, minimum=0) * 1024 * 1024
+    min_free = env.get(MIN_FREE_DISK_MB) * 1024 * 1024
     checks = run_recorder_checks(env_path if env_path.is_file() else None, env, min_free)
-    if env.raw("S3_BUCKET_NAME"):
+    if env.get(S3_BUCKET_NAME):
         from services.commands.doctor import run_bucket_checks
         checks += run_bucket_checks(EnvReader(env.values, env.source), already=checks)
     text, code = summary(checks)
@@ -88,7 +89,7 @@ def _decrypt_settings(env: EnvReader):
     from services.crypt.config import read_encryption
     keys = read_encryption(env)
     uploader = None
-    if env.raw("S3_BUCKET_NAME"):
+    if env.get(S3_BUCKET_NAME):
         from services.uploader.config import read_uploader_config
         uploader = read_uploader_config(env)
     env.check()

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.config import EnvReader
-
-TRANSITION_CLASSES = ("STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE")
+from services.common.settings import (LIFECYCLE_ABORT_MULTIPART_DAYS, LIFECYCLE_EXPIRE_DAYS,
+                                      LIFECYCLE_TRANSITION_CLASS, LIFECYCLE_TRANSITION_DAYS)
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,13 @@ class LifecyclePolicy:
 def read_policy(env: EnvReader, prefix: str) -> LifecyclePolicy:
     policy = LifecyclePolicy(
         prefix=prefix,
-        transition_days=env.integer("LIFECYCLE_TRANSITION_DAYS", 30, minimum=0, maximum=36500),
-        transition_class=env.choice("LIFECYCLE_TRANSITION_CLASS", "glacier_ir",
-                                    [c.lower() for c in TRANSITION_CLASSES]).upper(),
-        expire_days=env.integer("LIFECYCLE_EXPIRE_DAYS", 365, minimum=0, maximum=36500),
-        abort_multipart_days=env.integer("LIFECYCLE_ABORT_MULTIPART_DAYS", 1, minimum=1, maximum=365),
+        transition_days=env.get(LIFECYCLE_TRANSITION_DAYS),
+        transition_class=env.get(LIFECYCLE_TRANSITION_CLASS).upper(),
+        expire_days=env.get(LIFECYCLE_EXPIRE_DAYS),
+        abort_multipart_days=env.get(LIFECYCLE_ABORT_MULTIPART_DAYS),
     )
     if policy.expire_days and policy.transition_days and policy.expire_days <= policy.transition_days:
-        env.error("LIFECYCLE_EXPIRE_DAYS", "must be larger than LIFECYCLE_TRANSITION_DAYS (or 0 to keep forever)")
+        env.error(LIFECYCLE_EXPIRE_DAYS.name, "must be larger than LIFECYCLE_TRANSITION_DAYS (or 0 to keep forever)")
     return policy
 
 

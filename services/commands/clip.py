@@ -15,6 +15,7 @@ from services.common.config import EnvReader, read_common
 from services.common.data_layout import DataLayout
 from services.common.mp4_fragments import video_duration
 from services.common.segment_names import parse_name
+from services.common.settings import FFMPEG_PATH, S3_BUCKET_NAME, SEGMENT_DURATION
 from services.common.spans import Span
 from services.crypt.format import SUFFIX as ENCRYPTED_SUFFIX
 from services.crypt.format import decrypt_file
@@ -35,10 +36,10 @@ class Settings:
     """Local folders always; the bucket only when S3_BUCKET_NAME is set."""
 
     def __init__(self, env: EnvReader):
-        self.uploader: UploaderConfig | None = read_uploader_config(env) if env.raw("S3_BUCKET_NAME") else None
+        self.uploader: UploaderConfig | None = read_uploader_config(env) if env.get(S3_BUCKET_NAME) else None
         self.common = self.uploader.common if self.uploader else read_common(env)
-        self.segment_duration = env.integer("SEGMENT_DURATION", 600, minimum=2, maximum=3600)
-        self.ffmpeg = env.executable("FFMPEG_PATH", "ffmpeg")
+        self.segment_duration = env.get(SEGMENT_DURATION)
+        self.ffmpeg = env.get(FFMPEG_PATH)
         env.check()
 
 

@@ -12,6 +12,7 @@ from services.common.config import EnvReader
 from services.common.data_layout import DataLayout
 from services.common.mp4_fragments import video_duration
 from services.common.segment_names import parse_name
+from services.common.settings import SEGMENT_DURATION
 from services.uploader.config import UploaderConfig, read_uploader_config
 
 SAMPLE_PER_CAMERA = 20
@@ -21,7 +22,7 @@ def read_settings(env: EnvReader) -> tuple[UploaderConfig, LifecyclePolicy, Pric
     config = read_uploader_config(env)
     policy = read_policy(env, config.prefix)
     prices = read_prices(env)
-    segment_duration = env.integer("SEGMENT_DURATION", 600, minimum=2, maximum=3600)
+    segment_duration = env.get(SEGMENT_DURATION)
     env.check()
     return config, policy, prices, segment_duration
 

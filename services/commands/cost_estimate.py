@@ -8,14 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.config import EnvReader
+from services.common.settings import COST_INSTANCE_MONTHLY, COST_PRICE_GB_MONTH, COST_PRICE_PUT_PER_1000
 
 DAYS_PER_MONTH = 30.4
 GB = 1024**3
-# USD per GB-month of storage, per 1,000 requests.
-DEFAULT_STORAGE_PRICES = {"STANDARD": 0.023, "STANDARD_IA": 0.0125, "ONEZONE_IA": 0.01,
-                          "INTELLIGENT_TIERING": 0.023, "GLACIER_IR": 0.004, "GLACIER": 0.0036,
-                          "DEEP_ARCHIVE": 0.00099, "REDUCED_REDUNDANCY": 0.023, "EXPRESS_ONEZONE": 0.16}
-DEFAULT_PUT_PER_1000 = 0.005
+# USD per 1,000 lifecycle transitions (the storage and PUT prices are settings).
 DEFAULT_TRANSITION_PER_1000 = {"GLACIER_IR": 0.02, "GLACIER": 0.03, "DEEP_ARCHIVE": 0.05,
                                "STANDARD_IA": 0.01, "ONEZONE_IA": 0.01, "INTELLIGENT_TIERING": 0.01}
 
@@ -46,11 +43,9 @@ class Estimate:
 
 
 def read_prices(env: EnvReader) -> Prices:
-    storage = {cls: env.decimal(f"COST_PRICE_{cls}_GB_MONTH", price, minimum=0.0)
-               for cls, price in DEFAULT_STORAGE_PRICES.items()}
-    return Prices(storage, env.decimal("COST_PRICE_PUT_PER_1000", DEFAULT_PUT_PER_1000, minimum=0.0),
-                  dict(DEFAULT_TRANSITION_PER_1000),
-                  env.decimal("COST_INSTANCE_MONTHLY", 0.0, minimum=0.0))
+    storage = {cls: env.get(setting) for cls, setting in COST_PRICE_GB_MONTH.items()}
+    return Prices(storage, env.get(COST_PRICE_PUT_PER_1000), dict(DEFAULT_TRANSITION_PER_1000),
+                  env.get(COST_INSTANCE_MONTHLY))
 
 
 def estimate(usage: Usage, prices: Prices, storage_class: str, transition_days: int, transition_class: str,

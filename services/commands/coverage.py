@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from services.bucket.catalog import stored_spans
 from services.bucket.client import S3Problem, make_client
 from services.common.config import EnvReader
+from services.common.settings import SEGMENT_DURATION
 from services.common.spans import Coverage, Span, day_window, measure
 from services.uploader.config import UploaderConfig, read_uploader_config
 
@@ -20,7 +21,7 @@ def parse_day(text: str) -> datetime:
 
 
 def read_settings(env: EnvReader) -> tuple[UploaderConfig, int]:
-    segment_duration = env.integer("SEGMENT_DURATION", 600, minimum=2, maximum=3600)
+    segment_duration = env.get(SEGMENT_DURATION)
     return read_uploader_config(env), segment_duration
 
 

@@ -17,6 +17,8 @@ from loguru import logger
 
 from services.common.config import EnvReader
 from services.common.redact import mask_url, redact, register_secret
+from services.common.settings import (ALERT_CAMERA_DOWN_MINUTES, ALERT_DISK_LOW_MINUTES,
+                                      ALERT_UPLOAD_FAILING_MINUTES, ALERT_WEBHOOK_URL)
 
 
 @dataclass(frozen=True)
@@ -28,14 +30,13 @@ class AlertSettings:
 
 
 def read_alert_settings(env: EnvReader) -> AlertSettings:
-    url = env.raw("ALERT_WEBHOOK_URL")
+    url = env.get(ALERT_WEBHOOK_URL)
     if url is not None and not url.startswith(("http://", "https://")):
-        env.error("ALERT_WEBHOOK_URL", f"must be an http(s) URL, got {mask_url(url)!r}")
+        env.error(ALERT_WEBHOOK_URL.name, f"must be an http(s) URL, got {mask_url(url)!r}")
         url = None
     register_secret(url)  # a Slack webhook URL is a credential
-    minutes = lambda key, default: env.decimal(key, default, minimum=0.0, maximum=10080.0) * 60  # noqa: E731
-    return AlertSettings(url, minutes("ALERT_CAMERA_DOWN_MINUTES", 5.0),
-                         minutes("ALERT_UPLOAD_FAILING_MINUTES", 15.0), minutes("ALERT_DISK_LOW_MINUTES", 0.0))
+    return AlertSettings(url, env.get(ALERT_CAMERA_DOWN_MINUTES) * 60,
+                         env.get(ALERT_UPLOAD_FAILING_MINUTES) * 60, env.get(ALERT_DISK_LOW_MINUTES) * 60)
 
 
 @dataclass

@@ -9,9 +9,11 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, TypeVar
+from typing import Iterable, Mapping, TypeVar
 
 from dotenv import dotenv_values
+
+from services.common.settings import DATA_DIR, LOG_LEVEL, Kind, Setting
 
 EX_CONFIG = 78
 T = TypeVar("T")
@@ -61,7 +63,8 @@ def load_env(cli_value: str | None = None, environ: Mapping[str, str] | None = N
     elif explicit:
         raise ConfigError([ConfigIssue("ENV_FILE", f"{path} does not exist")])
     values.update(environ)
-    return EnvReader(values, source=str(path) if path.is_file() else "environment")
+    file = path if path.is_file() else None
+    return EnvReader(values, source=str(file or "environment"), file=file)
 
 
 @dataclass
@@ -71,76 +74,68 @@ class EnvReader:
     values: Mapping[str, str]
     source: str = ""
     issues: list[ConfigIssue] = field(default_factory=list)
+    file: Path | None = None   # the env file read, if there was one (doctor checks its mode)
 
     def error(self, key: str, problem: str) -> None:
         self.issues.append(ConfigIssue(key, problem))
 
     def raw(self, key: str) -> str | None:
+        """The stripped value of any key (pattern keys included); None when unset or blank."""
         value = self.values.get(key)
         if value is None or value.strip() == "":
             return None
         return value.strip()
 
-    def string(self, key: str, default: str = "") -> str:
-        value = self.raw(key)
-        return default if value is None else value
-
-    def _number(self, key: str, default: T, parse: Callable[[str], T], kind: str,
-                minimum: T | None, maximum: T | None) -> T:
-        value = self.raw(key)
+    def get(self, setting: Setting[T]) -> T:
+        """`setting`'s value, checked against its declaration; a problem is recorded and the
+        default returned, so every key is checked before `check()` reports them all."""
+        if setting.is_pattern:
+            raise ValueError(f"{setting.name} is a pattern: read one key of it with .at(n)")
+        key, value = setting.name, self.raw(setting.name)
+        if setting.kind is Kind.EXECUTABLE:
+            return self._executable(setting, setting.default if value is None else value)
         if value is None:
-            return default
+            return setting.default
+        if setting.kind is Kind.TEXT:
+            return value  # type: ignore[return-value]
+        if setting.kind is Kind.CHOICE:
+            if value.lower() not in setting.choices:
+                self.error(key, f"must be one of {', '.join(setting.choices)}, got {value!r}")
+                return setting.default
+            return value.lower()  # type: ignore[return-value]
+        if setting.kind is Kind.BOOLEAN:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True  # type: ignore[return-value]
+            if value.lower() in ("0", "false", "no", "off"):
+                return False  # type: ignore[return-value]
+            self.error(key, f"must be true or false, got {value!r}")
+            return setting.default
+        return self._number(setting, value)
+
+    def _number(self, setting: Setting[T], value: str) -> T:
+        parse = int if setting.kind is Kind.INTEGER else float
         try:
             number = parse(value)
         except ValueError:
-            self.error(key, f"must be {kind}, got {value!r}")
-            return default
-        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-            self.error(key, f"must be between {minimum} and {maximum}, got {value}")
-            return default
-        return number
+            self.error(setting.name, f"must be {setting.kind.value}, got {value!r}")
+            return setting.default
+        low, high = setting.minimum, setting.maximum
+        if (low is not None and number < low) or (high is not None and number > high):
+            self.error(setting.name, f"must be between {low} and {high}, got {value}")
+            return setting.default
+        return number  # type: ignore[return-value]
 
-    def integer(self, key: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
-        return self._number(key, default, int, "a whole number", minimum, maximum)
-
-    def decimal(self, key: str, default: float, minimum: float | None = None,
-                maximum: float | None = None) -> float:
-        return self._number(key, default, float, "a number", minimum, maximum)
-
-    def choice(self, key: str, default: str, choices: Iterable[str]) -> str:
-        allowed = list(choices)
-        value = self.string(key, default)
-        if value.lower() not in allowed:
-            self.error(key, f"must be one of {', '.join(allowed)}, got {value!r}")
-            return default
-        return value.lower()
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.raw(key)
-        if value is None:
-            return default
-        if value.lower() in ("1", "true", "yes", "on"):
-            return True
-        if value.lower() in ("0", "false", "no", "off"):
-            return False
-        self.error(key, f"must be true or false, got {value!r}")
-        return default
-
-    def executable(self, key: str, default: str) -> str:
-        name = self.string(key, default)
+    def _executable(self, setting: Setting[T], name: str) -> T:
         found = shutil.which(name)
         if not found:
-            self.error(key, f"{name!r} not found (install it, e.g. 'apt-get install ffmpeg')")
-            return name
-        return found
+            self.error(setting.name, f"{name!r} not found (install it, e.g. 'apt-get install ffmpeg')")
+            return name  # type: ignore[return-value]
+        return found  # type: ignore[return-value]
 
     def check(self) -> None:
         """Raise ConfigError if anything was wrong."""
         if self.issues:
             raise ConfigError(self.issues, self.source)
-
-
-LOG_LEVELS = ("trace", "debug", "info", "success", "warning", "error", "critical")
 
 
 @dataclass(frozen=True)
@@ -152,9 +147,9 @@ class CommonConfig:
 def read_common(env: EnvReader) -> CommonConfig:
     from services.common.data_layout import DataLayout
 
-    data_dir = Path(env.string("DATA_DIR", "./data")).expanduser().resolve()
-    log_level = env.choice("LOG_LEVEL", "info", LOG_LEVELS).upper()
+    data_dir = Path(env.get(DATA_DIR)).expanduser().resolve()
+    log_level = env.get(LOG_LEVEL).upper()
     problem = DataLayout(data_dir).prepare()
     if problem:
-        env.error("DATA_DIR", problem)
+        env.error(DATA_DIR.name, problem)
     return CommonConfig(data_dir=data_dir, log_level=log_level)

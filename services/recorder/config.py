@@ -8,9 +8,11 @@ from urllib.parse import unquote, urlsplit
 from services.common.alerts import AlertSettings, read_alert_settings
 from services.common.config import CommonConfig, EnvReader, read_common
 from services.common.redact import mask_url, register_secret
+from services.common.settings import (CAMERA_AUDIO, CAMERA_NAME, CAMERA_URL, FFMPEG_PATH, FFMPEG_STOP_TIMEOUT,
+                                      FFPROBE_PATH, RECORDER_BACKOFF_MAX, RECORDER_METRICS_PORT,
+                                      RECORDER_STABLE_AFTER, SEGMENT_DURATION, STALL_TIMEOUT, VIDEO_CODEC)
 
 _CAMERA_KEY = re.compile(r"^CAMERA_(?P<id>[^_]+)_(?P<field>URL|NAME|AUDIO)$")
-AUDIO_MODES = ("auto", "copy", "aac", "none")
 _CODEC = re.compile(r"^[a-z0-9_]+$")
 
 
@@ -64,7 +66,7 @@ def _read_cameras(env: EnvReader) -> tuple[CameraConfig, ...]:
 
     cameras = []
     for camera_id, values in sorted(fields.items()):
-        url_key, url = values.get("URL", (f"CAMERA_{camera_id}_URL", ""))
+        url_key, url = values.get("URL", (CAMERA_URL.at(camera_id).name, ""))
         if not url:
             env.error(url_key, "missing camera URL (rtsp://user:password@host:554/path)")
             continue
@@ -75,15 +77,15 @@ def _read_cameras(env: EnvReader) -> tuple[CameraConfig, ...]:
         if parts.password:
             register_secret(parts.password)
             register_secret(unquote(parts.password))
-        audio_key = f"CAMERA_{camera_id}_AUDIO"
-        audio = values.get("AUDIO", (audio_key, "auto"))[1].lower() or "auto"
-        if audio not in AUDIO_MODES:
-            env.error(audio_key, f"must be one of {', '.join(AUDIO_MODES)}, got {audio!r}")
-            audio = "auto"
-        name = values.get("NAME", ("", ""))[1] or f"camera_{camera_id}"
+        audio_setting, name_setting = CAMERA_AUDIO.at(camera_id), CAMERA_NAME.at(camera_id)
+        audio = values.get("AUDIO", ("", ""))[1].lower() or audio_setting.default
+        if audio not in audio_setting.choices:
+            env.error(audio_setting.name, f"must be one of {', '.join(audio_setting.choices)}, got {audio!r}")
+            audio = audio_setting.default
+        name = values.get("NAME", ("", ""))[1] or name_setting.default
         cameras.append(CameraConfig(id=camera_id, url=url, name=name, audio=audio))
     if not cameras and not env.issues:
-        env.error("CAMERA_1_URL", "no camera configured: set at least one CAMERA_<N>_URL")
+        env.error(CAMERA_URL.at(1).name, f"no camera configured: set at least one {CAMERA_URL.name}")
     return tuple(cameras)
 
 
@@ -91,18 +93,18 @@ def read_recorder_config(env: EnvReader) -> RecorderConfig:
     """Validate every recorder key; raises ConfigError listing all problems."""
     common = read_common(env)
     cameras = _read_cameras(env)
-    segment_duration = env.integer("SEGMENT_DURATION", 600, minimum=2, maximum=3600)
-    video_codec = env.string("VIDEO_CODEC", "copy")
+    segment_duration = env.get(SEGMENT_DURATION)
+    video_codec = env.get(VIDEO_CODEC)
     if not _CODEC.match(video_codec):
-        env.error("VIDEO_CODEC", f"must be 'copy' or an FFmpeg encoder name such as libx264, got {video_codec!r}")
-    stall_timeout = env.integer("STALL_TIMEOUT", 30, minimum=5, maximum=3600)
-    stop_timeout = env.integer("FFMPEG_STOP_TIMEOUT", 10, minimum=1, maximum=60)
-    ffmpeg = env.executable("FFMPEG_PATH", "ffmpeg")
-    ffprobe = env.executable("FFPROBE_PATH", "ffprobe")
+        env.error(VIDEO_CODEC.name, f"must be 'copy' or an FFmpeg encoder name such as libx264, got {video_codec!r}")
+    stall_timeout = env.get(STALL_TIMEOUT)
+    stop_timeout = env.get(FFMPEG_STOP_TIMEOUT)
+    ffmpeg = env.get(FFMPEG_PATH)
+    ffprobe = env.get(FFPROBE_PATH)
     alerts = read_alert_settings(env)
-    metrics_port = env.integer("RECORDER_METRICS_PORT", 0, minimum=0, maximum=65535)
-    backoff_max = env.decimal("RECORDER_BACKOFF_MAX", 60.0, minimum=1.0, maximum=3600.0)
-    stable_after = env.decimal("RECORDER_STABLE_AFTER", 60.0, minimum=1.0, maximum=86400.0)
+    metrics_port = env.get(RECORDER_METRICS_PORT)
+    backoff_max = env.get(RECORDER_BACKOFF_MAX)
+    stable_after = env.get(RECORDER_STABLE_AFTER)
     env.check()
     return RecorderConfig(
         common=common,

@@ -12,17 +12,20 @@ from urllib.parse import urlsplit
 from services.common.alerts import AlertSettings, read_alert_settings
 from services.common.config import CommonConfig, EnvReader, read_common
 from services.common.redact import mask_url, register_secret
+from services.common.settings import (AWS_ACCESS_KEY_ID, AWS_REGION, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+                                      CONFIG_ERROR_RETRY_SECONDS, DELETE_UNUPLOADED_WHEN_FULL,
+                                      LOCAL_RETENTION_HOURS, MIN_FREE_DISK_MB, MULTIPART_PART_SIZE_MB,
+                                      MULTIPART_THRESHOLD_MB, RESCAN_INTERVAL, S3_BUCKET_NAME, S3_CHECKSUM,
+                                      S3_ENDPOINT_URL, S3_OBJECT_LOCK_DAYS, S3_OBJECT_LOCK_MODE, S3_PREFIX, S3_SSE,
+                                      S3_SSE_DEFAULT_WITH_ENDPOINT, S3_SSE_KMS_KEY_ID, S3_STORAGE_CLASS,
+                                      UPLOAD_CONCURRENCY, UPLOAD_RETRY_MAX_SECONDS, UPLOAD_STOP_TIMEOUT,
+                                      UPLOADER_METRICS_PORT)
 from services.crypt.config import read_encryption
 from services.crypt.keys import CryptKeys
 
 MB = 1024 * 1024
-STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR",
-                   "GLACIER", "DEEP_ARCHIVE", "REDUCED_REDUNDANCY", "EXPRESS_ONEZONE")
-SSE_MODES = ("aes256", "aws:kms", "none")
-CHECKSUM_MODES = ("crc32", "off")
-OBJECT_LOCK_MODES = ("governance", "compliance")
-OBJECT_LOCK_MAX_DAYS = 36500
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+BAD_BUCKET_NAME = "not a valid bucket name (3-63 lowercase letters, digits, '.', '-'): {bucket!r}"
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
 _CAMERA_NAME = re.compile(r"^CAMERA_(?P<id>\d+)_NAME$")
 _PREFIX_BAD = re.compile(r"(^|/)\.\.?(/|$)|//|[\x00-\x1f\\]")
@@ -68,10 +71,14 @@ class UploaderConfig:
         return mask_url(self.endpoint_url or "AWS")
 
 
+def valid_bucket_name(name: str) -> bool:
+    return bool(_BUCKET.match(name)) and ".." not in name
+
+
 def _normalise_prefix(env: EnvReader) -> str:
-    prefix = env.string("S3_PREFIX", "").lstrip("/")
+    prefix = env.get(S3_PREFIX).lstrip("/")
     if prefix and _PREFIX_BAD.search(prefix):
-        env.error("S3_PREFIX", f"must be a plain key prefix like 'site-a/cameras/', got {prefix!r}")
+        env.error(S3_PREFIX.name, f"must be a plain key prefix like 'site-a/cameras/', got {prefix!r}")
         return ""
     if prefix and not prefix.endswith("/"):
         prefix += "/"
@@ -79,12 +86,12 @@ def _normalise_prefix(env: EnvReader) -> str:
 
 
 def _endpoint(env: EnvReader) -> str | None:
-    url = env.raw("S3_ENDPOINT_URL")
+    url = env.get(S3_ENDPOINT_URL)
     if url is None:
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        env.error("S3_ENDPOINT_URL", f"must be an http:// or https:// URL with a host, got {mask_url(url)!r}")
+        env.error(S3_ENDPOINT_URL.name, f"must be an http:// or https:// URL with a host, got {mask_url(url)!r}")
         return None
     if parts.password:
         register_secret(parts.password)
@@ -92,11 +99,11 @@ def _endpoint(env: EnvReader) -> str | None:
 
 
 def _credentials(env: EnvReader) -> tuple[str | None, str | None, str | None]:
-    key_id, secret, token = env.raw("AWS_ACCESS_KEY_ID"), env.raw("AWS_SECRET_ACCESS_KEY"), env.raw("AWS_SESSION_TOKEN")
+    key_id, secret, token = env.get(AWS_ACCESS_KEY_ID), env.get(AWS_SECRET_ACCESS_KEY), env.get(AWS_SESSION_TOKEN)
     for value in (key_id, secret, token):
         register_secret(value)
     if bool(key_id) != bool(secret):
-        missing = "AWS_SECRET_ACCESS_KEY" if key_id else "AWS_ACCESS_KEY_ID"
+        missing = (AWS_SECRET_ACCESS_KEY if key_id else AWS_ACCESS_KEY_ID).name
         env.error(missing, "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither "
                            "(then boto3's credential chain is used)")
     return key_id, secret, token
@@ -104,21 +111,20 @@ def _credentials(env: EnvReader) -> tuple[str | None, str | None, str | None]:
 
 def _encryption(env: EnvReader, endpoint: str | None) -> tuple[str | None, str | None]:
     # AES256 is free and universal on AWS; S3-compatible servers often reject the header.
-    default = "none" if endpoint else "aes256"
-    mode = env.choice("S3_SSE", default, SSE_MODES)
-    kms_key = env.raw("S3_SSE_KMS_KEY_ID")
+    mode = env.get(S3_SSE.with_default(S3_SSE_DEFAULT_WITH_ENDPOINT) if endpoint else S3_SSE)
+    kms_key = env.get(S3_SSE_KMS_KEY_ID)
     if kms_key and mode != "aws:kms":
-        env.error("S3_SSE_KMS_KEY_ID", "only used with S3_SSE=aws:kms")
+        env.error(S3_SSE_KMS_KEY_ID.name, "only used with S3_SSE=aws:kms")
     return {"aes256": "AES256", "aws:kms": "aws:kms", "none": None}[mode], kms_key
 
 
 def _object_lock(env: EnvReader, checksum: str) -> tuple[int, str]:
     """S3_OBJECT_LOCK_DAYS / S3_OBJECT_LOCK_MODE: per-object retention (write once, read many)."""
-    days = env.integer("S3_OBJECT_LOCK_DAYS", 0, minimum=0, maximum=OBJECT_LOCK_MAX_DAYS)
-    mode = env.choice("S3_OBJECT_LOCK_MODE", "governance", OBJECT_LOCK_MODES).upper()
+    days = env.get(S3_OBJECT_LOCK_DAYS)
+    mode = env.get(S3_OBJECT_LOCK_MODE).upper()
     if days and checksum == "off":
         # S3 refuses an object-lock PUT without Content-MD5 or a checksum header.
-        env.error("S3_OBJECT_LOCK_DAYS", "object lock needs S3_CHECKSUM=crc32: S3 rejects uploads with a "
+        env.error(S3_OBJECT_LOCK_DAYS.name, "object lock needs S3_CHECKSUM=crc32: S3 rejects uploads with a "
                                          "retention date that carry no checksum (S3_CHECKSUM=off sends none)")
     return days, mode
 
@@ -135,19 +141,19 @@ def _camera_names(env: EnvReader) -> tuple[tuple[int, str], ...]:
 def read_uploader_config(env: EnvReader) -> UploaderConfig:
     """Validate every uploader setting; raise ConfigError listing all problems."""
     common = read_common(env)
-    bucket = env.string("S3_BUCKET_NAME")
+    bucket = env.get(S3_BUCKET_NAME)
     if not bucket:
-        env.error("S3_BUCKET_NAME", "required: the bucket the uploader writes to")
-    elif not _BUCKET.match(bucket) or ".." in bucket:
-        env.error("S3_BUCKET_NAME", f"not a valid bucket name (3-63 lowercase letters, digits, '.', '-'): {bucket!r}")
-    region = env.string("AWS_REGION", "us-east-1")
+        env.error(S3_BUCKET_NAME.name, "required: the bucket the uploader writes to")
+    elif not valid_bucket_name(bucket):
+        env.error(S3_BUCKET_NAME.name, BAD_BUCKET_NAME.format(bucket=bucket))
+    region = env.get(AWS_REGION)
     if not _REGION.match(region):
-        env.error("AWS_REGION", f"not a region name like 'eu-west-1': {region!r}")
+        env.error(AWS_REGION.name, f"not a region name like 'eu-west-1': {region!r}")
     key_id, secret, token = _credentials(env)
     endpoint = _endpoint(env)
     sse, kms_key = _encryption(env, endpoint)
-    part_size = env.integer("MULTIPART_PART_SIZE_MB", 16, minimum=5, maximum=5120) * MB
-    checksum = env.choice("S3_CHECKSUM", "crc32", CHECKSUM_MODES)
+    part_size = env.get(MULTIPART_PART_SIZE_MB) * MB
+    checksum = env.get(S3_CHECKSUM)
     lock_days, lock_mode = _object_lock(env, checksum)
     config = UploaderConfig(
         common=common,
@@ -158,22 +164,22 @@ def read_uploader_config(env: EnvReader) -> UploaderConfig:
         session_token=token,
         endpoint_url=endpoint,
         prefix=_normalise_prefix(env),
-        storage_class=env.choice("S3_STORAGE_CLASS", "standard", [c.lower() for c in STORAGE_CLASSES]).upper(),
+        storage_class=env.get(S3_STORAGE_CLASS).upper(),
         sse=sse,
         sse_kms_key_id=kms_key,
         checksum=checksum,
-        retention_hours=env.decimal("LOCAL_RETENTION_HOURS", 24.0, minimum=0.0, maximum=24.0 * 3650),
-        min_free_bytes=env.integer("MIN_FREE_DISK_MB", 2048, minimum=0) * MB,
-        delete_unuploaded_when_full=env.boolean("DELETE_UNUPLOADED_WHEN_FULL", False),
-        concurrency=env.integer("UPLOAD_CONCURRENCY", 4, minimum=1, maximum=32),
-        multipart_threshold=env.integer("MULTIPART_THRESHOLD_MB", 200, minimum=5, maximum=5120) * MB,
+        retention_hours=env.get(LOCAL_RETENTION_HOURS),
+        min_free_bytes=env.get(MIN_FREE_DISK_MB) * MB,
+        delete_unuploaded_when_full=env.get(DELETE_UNUPLOADED_WHEN_FULL),
+        concurrency=env.get(UPLOAD_CONCURRENCY),
+        multipart_threshold=env.get(MULTIPART_THRESHOLD_MB) * MB,
         part_size=part_size,
-        rescan_interval=env.decimal("RESCAN_INTERVAL", 60.0, minimum=0.5, maximum=300.0),
-        retry_max_seconds=env.decimal("UPLOAD_RETRY_MAX_SECONDS", 300.0, minimum=0.5, maximum=3600.0),
-        config_error_retry_seconds=env.decimal("CONFIG_ERROR_RETRY_SECONDS", 60.0, minimum=0.5, maximum=3600.0),
-        stop_timeout=env.decimal("UPLOAD_STOP_TIMEOUT", 30.0, minimum=0.0, maximum=3600.0),
+        rescan_interval=env.get(RESCAN_INTERVAL),
+        retry_max_seconds=env.get(UPLOAD_RETRY_MAX_SECONDS),
+        config_error_retry_seconds=env.get(CONFIG_ERROR_RETRY_SECONDS),
+        stop_timeout=env.get(UPLOAD_STOP_TIMEOUT),
         alerts=read_alert_settings(env),
-        metrics_port=env.integer("UPLOADER_METRICS_PORT", 0, minimum=0, maximum=65535),
+        metrics_port=env.get(UPLOADER_METRICS_PORT),
         camera_names=_camera_names(env),
         object_lock_days=lock_days,
         object_lock_mode=lock_mode,
