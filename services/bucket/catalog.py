@@ -5,7 +5,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 from services.bucket.client import classify
 from services.bucket.keys import object_key
@@ -37,6 +37,21 @@ def name_of_key(key: str) -> SegmentName | None:
     return parse_name(_CONFLICT.sub("", _ENCRYPTED.sub("", key.rsplit("/", 1)[-1])))
 
 
+def _listed(paginator: Any, bucket: str, prefix: str) -> Iterator[tuple[str, int]]:
+    """(key, size) of every object under `prefix`, page by page."""
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []) or []:
+            yield item["Key"], int(item["Size"])
+
+
+def folder_sizes(client: Any, bucket: str, keys: Iterable[str]) -> dict[str, int]:
+    """Sizes of every object in the folders `keys` fall into: one listing per folder, so the cost
+    follows the keys asked about, not the size of the bucket. Errors are left to the caller."""
+    paginator = client.get_paginator("list_objects_v2")
+    folders = sorted({key.rsplit("/", 1)[0] + "/" for key in keys})
+    return {found: size for folder in folders for found, size in _listed(paginator, bucket, folder)}
+
+
 def list_segments(client: Any, bucket: str, prefix: str, camera_id: int, window: Span) -> list[StoredSegment]:
     """Segments starting from the day before `window` (one may run past midnight) to its end."""
     found = []
@@ -44,11 +59,10 @@ def list_segments(client: Any, bucket: str, prefix: str, camera_id: int, window:
     try:
         paginator = client.get_paginator("list_objects_v2")
         while day < window.end:
-            for page in paginator.paginate(Bucket=bucket, Prefix=day_prefix(prefix, camera_id, day)):
-                for item in page.get("Contents", []) or []:
-                    name = name_of_key(item["Key"])
-                    if name is not None and name.camera_id == camera_id:
-                        found.append(StoredSegment(item["Key"], name, int(item["Size"])))
+            for key, size in _listed(paginator, bucket, day_prefix(prefix, camera_id, day)):
+                name = name_of_key(key)
+                if name is not None and name.camera_id == camera_id:
+                    found.append(StoredSegment(key, name, size))
             day += timedelta(days=1)
     except Exception as exc:  # noqa: BLE001 - reported as one line by the caller
         raise classify(exc, f"listing s3://{bucket}/{prefix}") from None

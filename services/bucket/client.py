@@ -47,6 +47,8 @@ CONFIG_ERROR_CODES = {
     "403": "access denied (HTTP 403: check the keys, and that the policy allows s3:ListBucket, s3:GetObject and s3:PutObject)",
 }
 _CODE_IN_TEXT = re.compile(r"An error occurred \((?P<code>[^)]+)\)")
+# What servers answer for a key that holds no object.
+NO_SUCH_KEY_CODES = ("404", "NoSuchKey", "NotFound")
 
 
 class ClientSettings(Protocol):
@@ -81,7 +83,8 @@ class S3Problem(Exception):
         return self.message
 
 
-def _client_error_code(exc: BaseException) -> str | None:
+def error_code(exc: BaseException) -> str | None:
+    """The server's error code (or HTTP status) in `exc` or its causes; None when there is none."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -102,7 +105,7 @@ def classify(exc: BaseException, what: str) -> S3Problem:
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
         return S3Problem(ProblemKind.CONFIG, "NoCredentials", f"{what}: no AWS credentials found "
                          "(set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or configure an instance role)")
-    code = _client_error_code(exc)
+    code = error_code(exc)
     if code in CONFIG_ERROR_CODES:
         return S3Problem(ProblemKind.CONFIG, code, f"{what}: {code}: {CONFIG_ERROR_CODES[code]}")
     detail = redact(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
@@ -266,7 +269,7 @@ class ObjectStore:
         try:
             response = self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         except ClientError as exc:
-            if _client_error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            if error_code(exc) in NO_SUCH_KEY_CODES:
                 return None
             raise classify(exc, f"checking s3://{self.bucket}/{key}") from None
         except (BotoCoreError, OSError) as exc:
@@ -299,7 +302,7 @@ class ObjectStore:
         try:
             response = self.client.get_object_lock_configuration(Bucket=self.bucket)
         except ClientError as exc:
-            if _client_error_code(exc) == "ObjectLockConfigurationNotFoundError":
+            if error_code(exc) == "ObjectLockConfigurationNotFoundError":
                 return False
             raise classify(exc, f"reading the object lock setting of s3://{self.bucket}") from None
         except (BotoCoreError, OSError) as exc:

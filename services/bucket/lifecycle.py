@@ -1,5 +1,6 @@
-"""The bucket lifecycle rule for our prefix (pure): colder storage after N days, expiry after M.
+"""The bucket lifecycle rule for our prefix: colder storage after N days, expiry after M.
 
+The rule is built and merged without I/O; `apply_rule` is the one round trip to the server.
 Other rules on the bucket are kept; only the rule with our ID is replaced, so running the
 command twice, or on a bucket shared with other tools, is safe.
 """
@@ -69,3 +70,21 @@ def describe(rule: dict[str, Any]) -> list[str]:
         lines.append("  never delete")
     lines.append(f"  abort unfinished multipart uploads after {rule['AbortIncompleteMultipartUpload']['DaysAfterInitiation']} days")
     return lines
+
+
+def current_rules(client: Any, bucket: str) -> list[dict[str, Any]]:
+    """The bucket's lifecycle rules; none when it has no lifecycle configuration."""
+    try:
+        return client.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+    except Exception as exc:  # noqa: BLE001
+        if "NoSuchLifecycleConfiguration" in str(exc):
+            return []
+        raise
+
+
+def apply_rule(client: Any, bucket: str, rule: dict[str, Any]) -> list[dict[str, Any]]:
+    """Put our rule beside the bucket's others; returns the rules as the server reads them back
+    (some drop parts they do not support). Errors are left to the caller."""
+    client.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": merge_rules(current_rules(client, bucket), rule)})
+    return current_rules(client, bucket)

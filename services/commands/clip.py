@@ -10,6 +10,7 @@ from pathlib import Path
 
 from services.bucket.catalog import StoredSegment, stored_spans
 from services.bucket.client import S3Problem, classify, make_client
+from services.bucket.objects import download, presigned_url
 from services.commands.clip_plan import ClipPlan, clip_command, concat_list, plan_clip
 from services.common.config import EnvReader, read_common
 from services.common.data_layout import DataLayout
@@ -100,9 +101,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if stored is None:
                 print(f"clip: {piece.name} is only on this host, not in the bucket yet")
                 continue
-            url = client.generate_presigned_url("get_object", ExpiresIn=args.expires,
-                                                Params={"Bucket": settings.uploader.bucket, "Key": stored[0].key})
-            print(url)
+            print(presigned_url(client, settings.uploader.bucket, stored[0].key, args.expires))
         return 0
     output = Path(args.output)
     with tempfile.TemporaryDirectory(prefix="clip-") as work:
@@ -119,11 +118,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                         print(f"clip: {key} is encrypted; set ENCRYPTION_PASSWORD")
                         return 1
                     sealed = Path(work) / (piece.name + ENCRYPTED_SUFFIX)
-                    client.download_file(settings.uploader.bucket, key, str(sealed))
+                    download(client, settings.uploader.bucket, key, sealed)
                     decrypt_file(sealed, target, settings.uploader.crypt)
                     sealed.unlink()
                 else:
-                    client.download_file(settings.uploader.bucket, key, str(target))
+                    download(client, settings.uploader.bucket, key, target)
             except CryptError as exc:
                 print(f"clip: {key}: {exc}")
                 return 1

@@ -51,24 +51,6 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
-def _open_object(client: Any, bucket: str, key: str) -> tuple[str, Any]:
-    """get_object on `key`, else on `key.bin`; returns the key found and the response."""
-    from botocore.exceptions import ClientError
-
-    candidates = [key] if key.endswith(SUFFIX) else [key, key + SUFFIX]
-    last: Exception | None = None
-    for candidate in candidates:
-        try:
-            return candidate, client.get_object(Bucket=bucket, Key=candidate)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in ("NoSuchKey", "404", "NotFound"):
-                last = exc
-                continue
-            raise
-    raise FileNotFoundError(f"s3://{bucket}/{candidates[-1]} does not exist") from last
-
-
 def run(args: argparse.Namespace, keys: CryptKeys | None, client: Any | None) -> int:
     """0 when the MP4 was written, 1 on any problem (one line on stderr), 78 without a password."""
     if keys is None:
@@ -106,16 +88,16 @@ def _decrypt_local(source: Path, output: str, keys: CryptKeys) -> int:
 
 
 def _decrypt_object(client: Any, bucket: str, key: str, output: str, keys: CryptKeys) -> int:
-    found, response = _open_object(client, bucket, key)
-    target = output_path(output, found.rsplit("/", 1)[-1])
-    if not found.endswith(SUFFIX):
-        plain_name(found)   # raises: rclone would not show this object through a crypt remote
-    body = response["Body"]
+    from services.bucket.objects import open_first   # loads boto3: only for S3 sources
+
+    # The key as given, else with the ".bin" rclone appends.
+    found = open_first(client, bucket, [key] if key.endswith(SUFFIX) else [key, key + SUFFIX])
+    target = output_path(output, found.key.rsplit("/", 1)[-1])
+    if not found.key.endswith(SUFFIX):
+        plain_name(found.key)   # raises: rclone would not show this object through a crypt remote
     try:
-        size = int(response.get("ContentLength", -1))
-        written = write_atomically(target, lambda dst: decrypt_stream(
-            body, dst, keys, expected_size=size if size >= 0 else None))
+        written = write_atomically(target, lambda dst: decrypt_stream(found.body, dst, keys, expected_size=found.size))
     finally:
-        body.close()
-    print(f"decrypt: wrote {target} ({written} bytes) from s3://{bucket}/{found}")
+        found.body.close()
+    print(f"decrypt: wrote {target} ({written} bytes) from s3://{bucket}/{found.key}")
     return 0

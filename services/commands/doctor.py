@@ -7,7 +7,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from services.commands.status import human_bytes
 from services.common.config import ConfigError, EnvReader
@@ -16,6 +16,9 @@ from services.common.redact import redact
 from services.recorder.config import CameraConfig, RecorderConfig, read_recorder_config
 from services.recorder.ffmpeg_command import FfmpegVersion, audio_plan, build_probe_command, parse_probe_output
 from services.recorder.runs import ffmpeg_version
+
+if TYPE_CHECKING:   # the bucket wing loads boto3: imported where the bucket checks run
+    from services.bucket.probe import Failure
 
 UNIT_DIR = Path("/etc/systemd/system")
 UNITS = ("video-recorder.service", "s3-uploader.service")
@@ -130,16 +133,8 @@ def summary(checks: Iterable[Check]) -> tuple[str, int]:
     return text, 1 if fails else 0
 
 
-# ----- the bucket (issue 4 + 7) ---------------------------------------------------------------
+# ----- the bucket ---------------------------------------------------------------------------------
 POLICY_HINT = "see `python -m services iam-policy`"
-_PUBLIC_BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
-_UNSUPPORTED = ("NotImplemented", "501", "MethodNotAllowed", "405", "NotSupported", "XNotImplemented")
-_DENIED = ("AccessDenied", "403", "AllAccessDisabled")
-
-
-def _error_code(exc: BaseException) -> str:
-    from services.bucket.client import _client_error_code
-    return _client_error_code(exc) or exc.__class__.__name__
 
 
 def _reason(exc: BaseException, what: str) -> str:
@@ -147,157 +142,126 @@ def _reason(exc: BaseException, what: str) -> str:
     return str(classify(exc, what))
 
 
-def _cannot_check(name: str, exc: BaseException, action: str) -> Check | None:
-    """A read of a bucket setting that the server or the policy does not allow: warn, never fail."""
-    code = _error_code(exc)
-    if code in _UNSUPPORTED:
-        return Check("warn", name, f"cannot check: this server does not implement it ({code})",
+def _unreadable(name: str, failure: Failure, action: str) -> Check:
+    """A read of a bucket setting that failed: warn, never fail (servers and policies may not allow it)."""
+    if failure.unsupported:
+        return Check("warn", name, f"cannot check: this server does not implement it ({failure.code})",
                      "check the setting in the storage provider's console")
-    if code in _DENIED:
+    if failure.denied:
         return Check("warn", name, f"cannot check: no permission ({action})",
                      f"run doctor with admin credentials to see it; {action} is in the admin policy ({POLICY_HINT})")
-    return None
+    return Check("warn", name, f"cannot check: {failure.reason}", "")
 
 
 def _reachable(client: Any, bucket: str, prefix: str, where: str) -> Check:
-    try:
-        client.head_bucket(Bucket=bucket)
+    from services.bucket.probe import Reach, reachability
+
+    found = reachability(client, bucket, prefix)
+    if found.reach is Reach.HEAD:
         return Check("ok", "bucket", f"s3://{bucket} at {where} is reachable")
-    except Exception as head_exc:  # noqa: BLE001 - every failure becomes one line
-        head_code = _error_code(head_exc)
-    if head_code in ("404", "NoSuchBucket", "NotFound"):
+    if found.reach is Reach.MISSING:
         return Check("fail", "bucket", f"s3://{bucket} does not exist at {where}",
                      "create the bucket, or fix S3_BUCKET_NAME / S3_ENDPOINT_URL / AWS_REGION")
-    # HEAD answers carry no error body: a listing of our own prefix says why (and succeeds
-    # where the policy allows s3:ListBucket only under S3_PREFIX).
-    try:
-        client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+    if found.reach is Reach.LISTING:
         return Check("ok", "bucket", f"s3://{bucket} at {where} is reachable (listing allowed under {prefix!r})")
-    except Exception as exc:  # noqa: BLE001
-        code, reason = _error_code(exc), _reason(exc, f"s3://{bucket}")
+    failure = found.failure
     hints = {"SignatureDoesNotMatch": "fix AWS_SECRET_ACCESS_KEY",
              "InvalidAccessKeyId": "fix AWS_ACCESS_KEY_ID (and the secret)",
              "NoSuchBucket": "create the bucket, or fix S3_BUCKET_NAME",
              "AccessDenied": f"the keys need s3:ListBucket on the bucket ({POLICY_HINT})",
              "PermanentRedirect": "set AWS_REGION to the bucket's region",
              "AuthorizationHeaderMalformed": "set AWS_REGION to the bucket's region"}
-    hint = hints.get(code, "check S3_ENDPOINT_URL, the network and the keys")
-    if code in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError", "ReadTimeoutError"):
-        reason = f"s3://{bucket}: cannot connect to {where}"
+    hint = hints.get(failure.code, "check S3_ENDPOINT_URL, the network and the keys")
+    reason = f"s3://{bucket}: cannot connect to {where}" if failure.no_connection else failure.reason
     return Check("fail", "bucket", reason, hint)
 
 
 def _writable(client: Any, config: Any) -> Check:
-    import base64
-    import hashlib
-    import secrets
+    from services.bucket.probe import WriteStep, probe_folder, write_probe
 
-    bucket = config.bucket
-    key = f"{config.prefix}.doctor/probe-{secrets.token_hex(6)}"
-    body = b"s3-uploader doctor probe; safe to delete\n"
-    put_args: dict[str, Any] = {"Bucket": bucket, "Key": key, "Body": body,
-                                # Content-MD5 satisfies object-lock buckets even with S3_CHECKSUM=off.
-                                "ContentMD5": base64.b64encode(hashlib.md5(body).digest()).decode()}
-    if config.sse:
-        put_args["ServerSideEncryption"] = config.sse
-    if config.sse_kms_key_id:
-        put_args["SSEKMSKeyId"] = config.sse_kms_key_id
-    where = f"s3://{bucket}/{key}"
-    try:
-        version = client.put_object(**put_args).get("VersionId")
-    except Exception as exc:  # noqa: BLE001
-        return Check("fail", "bucket write", _reason(exc, f"writing a probe to {where}"),
-                     f"the uploader needs s3:PutObject on arn:aws:s3:::{bucket}/{config.prefix}* ({POLICY_HINT})")
-    try:
-        back = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except Exception as exc:  # noqa: BLE001
-        return Check("fail", "bucket write", _reason(exc, f"reading the probe {where} back") +
-                     f" (the probe stays at {where})",
-                     f"the uploader needs s3:GetObject to verify uploads ({POLICY_HINT})")
-    if back != body:
+    probe = write_probe(client, config.bucket, config.prefix, config.sse, config.sse_kms_key_id)
+    where = f"s3://{config.bucket}/{probe.key}"
+    if probe.failed_at is None:
+        return Check("ok", "bucket write",
+                     f"wrote, read back and deleted a probe under {probe_folder(config.prefix)}")
+    if probe.failed_at is WriteStep.COMPARE:
         return Check("fail", "bucket write", f"the probe {where} read back different bytes", "check the S3 server")
-    delete_args = {"Bucket": bucket, "Key": key, **({"VersionId": version} if version and version != "null" else {})}
-    try:
-        client.delete_object(**delete_args)
-        return Check("ok", "bucket write", f"wrote, read back and deleted a probe under {config.prefix}.doctor/")
-    except Exception as exc:  # noqa: BLE001
-        code = _error_code(exc)
-        if code in _DENIED:
-            return Check("ok", "bucket write", f"wrote and read back a probe; no delete permission, as the "
-                                               f"least-privilege policy intends, or object lock keeps it (the probe stays at {where})")
-        return Check("warn", "bucket write", f"wrote and read back a probe, but could not delete it "
-                                             f"({_reason(exc, 'delete')}); it stays at {where}",
-                     "delete it by hand, or let the lifecycle expiry remove it")
+    failure = probe.failure
+    if probe.failed_at is WriteStep.WRITE:
+        return Check("fail", "bucket write", failure.reason,
+                     f"the uploader needs s3:PutObject on arn:aws:s3:::{config.bucket}/{config.prefix}* ({POLICY_HINT})")
+    if probe.failed_at is WriteStep.READ_BACK:
+        return Check("fail", "bucket write", failure.reason + f" (the probe stays at {where})",
+                     f"the uploader needs s3:GetObject to verify uploads ({POLICY_HINT})")
+    if failure.denied:
+        return Check("ok", "bucket write", f"wrote and read back a probe; no delete permission, as the "
+                                           f"least-privilege policy intends, or object lock keeps it (the probe stays at {where})")
+    return Check("warn", "bucket write", f"wrote and read back a probe, but could not delete it "
+                                         f"({failure.reason}); it stays at {where}",
+                 "delete it by hand, or let the lifecycle expiry remove it")
 
 
 def _encryption(client: Any, config: Any) -> Check:
+    from services.bucket.probe import Answer, default_encryption
+
     name = "bucket encryption"
     per_upload = f"; uploads ask for {config.sse} themselves (S3_SSE)" if config.sse else ""
-    try:
-        rules = client.get_bucket_encryption(Bucket=config.bucket).get(
-            "ServerSideEncryptionConfiguration", {}).get("Rules")
-    except Exception as exc:  # noqa: BLE001
-        if _error_code(exc) == "ServerSideEncryptionConfigurationNotFoundError":
-            return Check("warn", name, f"no default encryption on s3://{config.bucket}{per_upload}",
-                         f"aws s3api put-bucket-encryption --bucket {config.bucket} --server-side-encryption-configuration "
-                         "'{\"Rules\":[{\"ApplyServerSideEncryptionByDefault\":{\"SSEAlgorithm\":\"AES256\"}}]}'"
-                         + ("" if config.sse else ", or set S3_SSE=aes256"))
-        return _cannot_check(name, exc, "s3:GetEncryptionConfiguration") or \
-            Check("warn", name, f"cannot check: {_reason(exc, 'get_bucket_encryption')}", "")
-    if not rules:
+    found = default_encryption(client, config.bucket)
+    if found.answer is Answer.NOT_SET:
+        return Check("warn", name, f"no default encryption on s3://{config.bucket}{per_upload}",
+                     f"aws s3api put-bucket-encryption --bucket {config.bucket} --server-side-encryption-configuration "
+                     "'{\"Rules\":[{\"ApplyServerSideEncryptionByDefault\":{\"SSEAlgorithm\":\"AES256\"}}]}'"
+                     + ("" if config.sse else ", or set S3_SSE=aes256"))
+    if found.answer is Answer.FAILED:
+        return _unreadable(name, found.failure, "s3:GetEncryptionConfiguration")
+    if found.answer is Answer.NOT_REPORTED:
         return Check("warn", name, f"cannot check: the server does not report it{per_upload}",
                      "check the server's encryption settings")
-    algorithms = sorted({(r.get("ApplyServerSideEncryptionByDefault") or {}).get("SSEAlgorithm", "?") for r in rules})
-    return Check("ok", name, f"default encryption {', '.join(algorithms)}")
+    return Check("ok", name, f"default encryption {', '.join(found.algorithms)}")
 
 
 def _public_access(client: Any, config: Any) -> Check:
+    from services.bucket.probe import Answer, public_access_block
+
     name = "bucket public access"
     hint = (f"aws s3api put-public-access-block --bucket {config.bucket} --public-access-block-configuration "
             "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true")
-    try:
-        block = client.get_public_access_block(Bucket=config.bucket).get("PublicAccessBlockConfiguration", {})
-    except Exception as exc:  # noqa: BLE001
-        if _error_code(exc) == "NoSuchPublicAccessBlockConfiguration":
-            return Check("warn", name, f"s3://{config.bucket} has no public access block "
-                                       "(an account-wide block may still apply)", hint)
-        return _cannot_check(name, exc, "s3:GetBucketPublicAccessBlock") or \
-            Check("warn", name, f"cannot check: {_reason(exc, 'get_public_access_block')}", "")
-    if not block:
+    block = public_access_block(client, config.bucket)
+    if block.answer is Answer.NOT_SET:
+        return Check("warn", name, f"s3://{config.bucket} has no public access block "
+                                   "(an account-wide block may still apply)", hint)
+    if block.answer is Answer.FAILED:
+        return _unreadable(name, block.failure, "s3:GetBucketPublicAccessBlock")
+    if block.answer is Answer.NOT_REPORTED:
         return Check("warn", name, "cannot check: the server does not report it",
                      "make sure the bucket is not public in the server's settings")
-    off = [flag for flag in _PUBLIC_BLOCK_FLAGS if not block.get(flag)]
-    if off:
-        return Check("warn", name, f"not all public access blocked: {', '.join(off)} off", hint)
+    if block.off:
+        return Check("warn", name, f"not all public access blocked: {', '.join(block.off)} off", hint)
     return Check("ok", name, "all public access blocked")
 
 
 def _object_lock(client: Any, config: Any) -> Check:
+    from services.bucket.probe import Answer, object_lock
+
     name = "bucket object lock"
     days = config.object_lock_days
     wanted = f"S3_OBJECT_LOCK_DAYS={days}"
-    try:
-        lock = client.get_object_lock_configuration(Bucket=config.bucket).get("ObjectLockConfiguration", {})
-    except Exception as exc:  # noqa: BLE001
-        if _error_code(exc) == "ObjectLockConfigurationNotFoundError":
-            lock = {"ObjectLockEnabled": "Disabled"}
-        else:
-            found = _cannot_check(name, exc, "s3:GetBucketObjectLockConfiguration") or \
-                Check("warn", name, f"cannot check: {_reason(exc, 'get_object_lock_configuration')}", "")
-            if days and found.level == "warn":
-                return Check("warn", name, f"{found.detail}; {wanted} needs a bucket with object lock", found.hint)
-            return found
-    if not lock:
+    lock = object_lock(client, config.bucket)
+    if lock.answer is Answer.FAILED:
+        found = _unreadable(name, lock.failure, "s3:GetBucketObjectLockConfiguration")
+        if days:
+            return Check("warn", name, f"{found.detail}; {wanted} needs a bucket with object lock", found.hint)
+        return found
+    if lock.answer is Answer.NOT_REPORTED:
         if days:
             return Check("warn", name, f"cannot check: the server does not report object lock, and {wanted} "
                                        "needs it: uploads may be refused or kept without retention",
                          "use a server with object lock, or set S3_OBJECT_LOCK_DAYS=0")
         return Check("warn", name, "cannot check: the server does not report object lock", "")
-    enabled = lock.get("ObjectLockEnabled") == "Enabled"
-    default = (lock.get("Rule") or {}).get("DefaultRetention") or {}
-    default_text = (f", bucket default {default.get('Mode', '?')} {default.get('Days') or default.get('Years')}"
-                    f" {'days' if default.get('Days') else 'years'}") if default else ""
-    if enabled:
+    default = lock.default
+    default_text = (f", bucket default {default.mode or '?'} {default.days or default.years}"
+                    f" {'days' if default.days else 'years'}") if default else ""
+    if lock.enabled:
         mine = (f"; every upload is retained {days} days ({config.object_lock_mode})" if days
                 else "; S3_OBJECT_LOCK_DAYS=0, so uploads set no retention of their own")
         return Check("ok", name, f"enabled{default_text}{mine}")

@@ -5,7 +5,7 @@ import argparse
 import json
 
 from services.bucket.client import classify, make_client
-from services.bucket.lifecycle import LifecyclePolicy, build_rule, describe, merge_rules, read_policy
+from services.bucket.lifecycle import LifecyclePolicy, apply_rule, build_rule, describe, read_policy
 from services.common.config import EnvReader
 from services.uploader.config import UploaderConfig, read_uploader_config
 
@@ -17,15 +17,6 @@ def read_settings(env: EnvReader) -> tuple[UploaderConfig, LifecyclePolicy]:
     return config, policy
 
 
-def _current_rules(client, bucket: str) -> list[dict]:
-    try:
-        return client.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
-    except Exception as exc:  # noqa: BLE001
-        if "NoSuchLifecycleConfiguration" in str(exc):
-            return []
-        raise
-
-
 def run(args: argparse.Namespace, config: UploaderConfig, policy: LifecyclePolicy) -> int:
     rule = build_rule(policy)
     print("\n".join(describe(rule)))
@@ -35,9 +26,7 @@ def run(args: argparse.Namespace, config: UploaderConfig, policy: LifecyclePolic
         return 0
     client = make_client(config)
     try:
-        rules = merge_rules(_current_rules(client, config.bucket), rule)
-        client.put_bucket_lifecycle_configuration(Bucket=config.bucket, LifecycleConfiguration={"Rules": rules})
-        stored = {r.get("ID"): r for r in _current_rules(client, config.bucket)}
+        stored = {r.get("ID"): r for r in apply_rule(client, config.bucket, rule)}
     except Exception as exc:  # noqa: BLE001
         print(f"lifecycle: {classify(exc, 'applying the lifecycle rule')}")
         return 1

@@ -6,10 +6,11 @@ import subprocess
 import sys
 import time
 
+from services.bucket.catalog import folder_sizes
 from services.bucket.client import classify, make_client
 from services.bucket.keys import stored_key
 from services.commands.status import human_bytes
-from services.commands.sync_verify import compare, list_day_folders, local_segments, requeue
+from services.commands.sync_verify import compare, local_segments, requeue
 from services.common.config import EnvReader
 from services.common.data_layout import DataLayout
 from services.common.segment_names import parse_name
@@ -27,7 +28,7 @@ def verify(args: argparse.Namespace, config: UploaderConfig) -> int:
     encrypted = config.crypt is not None
     keys = [stored_key(config.prefix, parse_name(p.name), encrypted) for p in paths]
     try:
-        remote = list_day_folders(make_client(config), config.bucket, keys)
+        remote = folder_sizes(make_client(config), config.bucket, keys)
     except Exception as exc:  # noqa: BLE001
         print(f"sync: {classify(exc, 'listing the bucket')}")
         return 1

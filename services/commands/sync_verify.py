@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from services.bucket.catalog import name_of_key
 from services.bucket.keys import stored_key
@@ -59,17 +59,6 @@ def compare(paths: Iterable[Path], remote: dict[str, int], prefix: str, layout: 
             verdict = "missing" if remote_size is None else "size-mismatch"
         findings.append(Finding(path, key, verdict, size, remote_size))
     return findings
-
-
-def list_day_folders(client: Any, bucket: str, keys: Iterable[str]) -> dict[str, int]:
-    """Sizes of every object in the day/camera folders that `keys` fall into."""
-    remote: dict[str, int] = {}
-    paginator = client.get_paginator("list_objects_v2")
-    for folder in sorted({key.rsplit("/", 1)[0] + "/" for key in keys}):
-        for page in paginator.paginate(Bucket=bucket, Prefix=folder):
-            for item in page.get("Contents", []) or []:
-                remote[item["Key"]] = int(item["Size"])
-    return remote
 
 
 def requeue(findings: Iterable[Finding], layout: DataLayout) -> list[Path]:
