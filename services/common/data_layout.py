@@ -5,9 +5,15 @@ changes owner only by an atomic rename into the next folder.
 """
 from __future__ import annotations
 
+import ctypes
+import enum
+import errno
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from loguru import logger
 
 
 @dataclass(frozen=True)
@@ -63,13 +69,104 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+class MoveMethod(enum.Enum):
+    """How a file system lets us move a file into a folder without replacing what is there."""
+    LINK = "link+unlink"
+    RENAME_NOREPLACE = "renameat2(RENAME_NOREPLACE)"
+    CHECKED_RENAME = "rename after an existence check"
+
+
+# Errors that mean "this file system cannot do that", as opposed to a problem with this file.
+# exFAT, FAT32 and SMB refuse hard links with EPERM; others with EOPNOTSUPP, ENOSYS or EMLINK.
+LINK_REFUSED = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK})
+# Old kernels and FUSE file systems without rename flags (exfat-fuse) answer EINVAL.
+NOREPLACE_REFUSED = frozenset({errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP})
+
+AT_FDCWD = -100
+RENAME_NOREPLACE = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+_renameat2 = getattr(_libc, "renameat2", None)  # glibc 2.28+
+if _renameat2 is not None:
+    _renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    _renameat2.restype = ctypes.c_int
+
+# st_dev -> the method that moved a file there; a process sees few file systems.
+_methods: dict[int, MoveMethod] = {}
+_methods_lock = threading.Lock()
+# Makes check-then-rename atomic among this process's threads (the uploader moves in parallel).
+_checked_rename_lock = threading.Lock()
+
+
+def fallback(method: MoveMethod, error: int) -> MoveMethod | None:
+    """The method to try after `method` failed with `error`; None when the error is real."""
+    if method is MoveMethod.LINK and error in LINK_REFUSED:
+        return MoveMethod.RENAME_NOREPLACE
+    if method is MoveMethod.RENAME_NOREPLACE and error in NOREPLACE_REFUSED:
+        return MoveMethod.CHECKED_RENAME
+    return None
+
+
+def _link_unlink(source: Path, target: Path) -> None:
+    os.link(source, target)
+    os.unlink(source)
+
+
+def _rename_noreplace(source: Path, target: Path) -> None:
+    if _renameat2 is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not in this C library", str(source))
+    if _renameat2(AT_FDCWD, os.fsencode(source), AT_FDCWD, os.fsencode(target), RENAME_NOREPLACE) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error), str(source), None, str(target))
+
+
+def _checked_rename(source: Path, target: Path) -> None:
+    with _checked_rename_lock:
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
+        os.rename(source, target)
+
+
+MOVES = {MoveMethod.LINK: _link_unlink, MoveMethod.RENAME_NOREPLACE: _rename_noreplace,
+         MoveMethod.CHECKED_RENAME: _checked_rename}
+
+
 def move_no_clobber(source: Path, target: Path) -> None:
     """Atomically move `source` to `target`; FileExistsError if `target` exists.
 
-    link+unlink instead of rename because rename silently replaces an existing file.
+    Never plain rename, which silently replaces an existing file. link+unlink where the file
+    system has hard links; renameat2(RENAME_NOREPLACE) where it refuses them (exFAT, FAT32,
+    SMB), which is just as atomic. Where that is refused too (FUSE exFAT), rename after checking
+    that `target` is absent: safe because only one process creates names in each destination
+    folder (the recorder in completed/, the uploader in uploaded/, each kept single by its
+    lock), and its threads take turns here. The method that works is remembered per device,
+    so the refusals cost one try per process.
     """
-    os.link(source, target)
-    os.unlink(source)
+    device = os.stat(target.parent).st_dev
+    method = _methods.get(device, MoveMethod.LINK)
+    refusals = []
+    while True:
+        try:
+            MOVES[method](source, target)
+            break
+        except FileExistsError:
+            raise  # says nothing about the method: the kernel checks for the name first
+        except OSError as exc:
+            following = fallback(method, exc.errno)
+            if following is None:
+                raise
+            refusals.append(f"{method.value}: {errno.errorcode.get(exc.errno, exc.errno)}")
+            method = following
+    if refusals:
+        _remember(device, method, target.parent, refusals)
     fsync_dir(target.parent)
     if source.parent != target.parent:
         fsync_dir(source.parent)
+
+
+def _remember(device: int, method: MoveMethod, folder: Path, refusals: list[str]) -> None:
+    with _methods_lock:
+        if _methods.get(device) is method:
+            return
+        _methods[device] = method
+    log = logger.warning if method is MoveMethod.CHECKED_RENAME else logger.info
+    log("the file system of {} refuses {}; moves there use {}", folder, ", ".join(refusals), method.value)

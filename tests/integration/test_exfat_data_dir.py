@@ -1,0 +1,130 @@
+"""DATA_DIR on a real exFAT file system, the usual USB disk or SD card: no hard links.
+
+The image is mounted through a loop device with the kernel's exfat driver when it has one,
+else with exfat-fuse (which also refuses rename flags, so moves take the last fallback).
+"""
+import errno
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from services.bucket.keys import object_key
+from services.common import data_layout
+from services.common.data_layout import DataLayout, MoveMethod, move_no_clobber
+from services.common.segment_names import parse_name
+from tests.support.processes import Daemon, pids_with_argument, wait_for, write_env
+from tests.support.s3_server import S3Server, list_keys
+
+BUCKET = "exfat"
+
+
+def kernel_has_exfat() -> bool:
+    return "exfat" in Path("/proc/filesystems").read_text()
+
+
+def run(*argv: str) -> str:
+    done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise AssertionError(f"{' '.join(argv)} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def exfat(tmp_path):
+    """A 64 MiB exFAT file system mounted at tmp_path/exfat; unmounted and detached afterwards."""
+    fuse = shutil.which("mount.exfat-fuse")
+    if not kernel_has_exfat() and fuse is None:
+        pytest.skip("neither a kernel exfat driver nor mount.exfat-fuse (apt: exfat-fuse) is here")
+    if shutil.which("mkfs.exfat") is None:
+        pytest.skip("mkfs.exfat (apt: exfatprogs) not installed")
+    if os.geteuid() != 0:
+        pytest.skip("mounting a file system needs root")
+    image, mount = tmp_path / "exfat.img", tmp_path / "exfat"
+    mount.mkdir()
+    run("truncate", "-s", "64M", str(image))
+    run("mkfs.exfat", str(image))
+    # As root exfat-fuse mounts as fuseblk, which wants a block device, so both ways use a loop device.
+    loop = run("losetup", "--find", "--show", str(image))
+    try:
+        run(*(["mount", "-t", "exfat", loop] if kernel_has_exfat() else [fuse, loop]), str(mount))
+        try:
+            yield mount
+        finally:
+            if subprocess.run(["umount", str(mount)], check=False, capture_output=True, timeout=60).returncode:
+                subprocess.run(["umount", "--lazy", str(mount)], check=False, capture_output=True, timeout=60)
+            deadline = time.monotonic() + 5
+            while pids_with_argument(str(mount)) and time.monotonic() < deadline:
+                time.sleep(0.1)  # the FUSE daemon ends by itself once unmounted
+            for pid in pids_with_argument(str(mount)):
+                os.kill(pid, signal.SIGKILL)
+    finally:
+        subprocess.run(["losetup", "--detach", loop], check=False, capture_output=True, timeout=60)
+
+
+def test_moves_on_exfat_never_overwrite(exfat, monkeypatch):
+    monkeypatch.setattr(data_layout, "_methods", {})
+    source, into = exfat / "from", exfat / "into"
+    source.mkdir()
+    into.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (source / name).write_text(f"new {name}")
+    (into / "b.mp4").write_text("older")
+    with pytest.raises(OSError) as refused:
+        os.link(source / "a.mp4", exfat / "link-test")
+    assert refused.value.errno == errno.EPERM
+
+    move_no_clobber(source / "a.mp4", into / "a.mp4")
+    with pytest.raises(FileExistsError):
+        move_no_clobber(source / "b.mp4", into / "b.mp4")
+
+    assert (into / "a.mp4").read_text() == "new a.mp4" and not (source / "a.mp4").exists()
+    assert (into / "b.mp4").read_text() == "older" and (source / "b.mp4").read_text() == "new b.mp4"
+    expected = MoveMethod.RENAME_NOREPLACE if kernel_has_exfat() else MoveMethod.CHECKED_RENAME
+    assert data_layout._methods == {os.stat(into).st_dev: expected}
+
+
+def test_recorder_and_uploader_on_exfat(tmp_path, exfat, camera_server):
+    cameras = camera_server({"a": "h264:pcma", "b": "h265:none"})
+    server = S3Server(tmp_path / "s3").start()
+    try:
+        server.create_bucket(BUCKET)
+        record_and_upload(tmp_path, DataLayout(exfat / "data"), cameras, server)
+    finally:
+        server.stop()
+
+
+def record_and_upload(tmp_path, layout, cameras, server):
+    env = write_env(tmp_path / ".env", {
+        "DATA_DIR": layout.root, "SEGMENT_DURATION": 2, "STALL_TIMEOUT": 5, "CAMERA_1_URL": cameras.url("a"),
+        "CAMERA_2_URL": cameras.url("b"), "S3_PREFIX": "usb", "RESCAN_INTERVAL": 1,
+        "UPLOAD_RETRY_MAX_SECONDS": 1, "MIN_FREE_DISK_MB": 0, **server.env(BUCKET)})
+    started = time.monotonic()
+    recorder = Daemon("services.video_recorder", env, tmp_path / "recorder.log").start()
+    uploader = Daemon("services.s3_uploader", env, tmp_path / "uploader.log").start()
+    try:
+        wait_for(lambda: len(list(layout.uploaded.glob("*.mp4"))) >= 8, 90, "eight uploads from the exFAT disk")
+        first_uploads = time.monotonic() - started
+        assert recorder.stop() == 0
+        wait_for(lambda: not list(layout.completed.glob("*.mp4")), 60, "the queue to drain")
+        assert uploader.stop() == 0
+    finally:
+        recorder.stop()
+        uploader.stop()
+
+    files = sorted(layout.uploaded.glob("*.mp4"))
+    handed_off = recorder.output().count("segment ready:")
+    objects = list_keys(server.client(), BUCKET, "usb/")
+    print(f"\nexFAT end to end: {handed_off} segments handed off, {len(files)} uploaded and verified; "
+          f"8 uploaded {first_uploads:.1f}s after the start, {time.monotonic() - started:.1f}s in all")
+    assert not list(layout.recordings.rglob("*.mp4")), "segments left behind in recordings/"
+    assert len(objects) == len(files) == handed_off >= 8
+    for path in files:
+        body = server.client().get_object(Bucket=BUCKET, Key=object_key("usb/", parse_name(path.name)))
+        assert hashlib.md5(body["Body"].read()).hexdigest() == hashlib.md5(path.read_bytes()).hexdigest()
+    assert "moves there use" in recorder.output() and "moves there use" in uploader.output()
