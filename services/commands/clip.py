@@ -5,6 +5,7 @@ import argparse
 import os
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from services.bucket.catalog import StoredSegment, stored_spans
 from services.bucket.client import S3Problem, classify, make_client
 from services.bucket.objects import download, presigned_url
 from services.commands.clip_plan import ClipPlan, clip_command, concat_list, plan_clip
-from services.common.config import EnvReader, read_common
+from services.common.config import CommonConfig, EnvReader, read_common
 from services.common.data_layout import DataLayout
 from services.common.mp4_fragments import video_duration
 from services.common.segment_names import parse_name
@@ -33,15 +34,35 @@ def parse_time(text: str) -> datetime:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
+NAME = "clip"
+HELP = "cut a time range of one camera into one MP4 (no re-encoding)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--camera", type=int, required=True, metavar="N")
+    parser.add_argument("--start", type=parse_time, required=True, metavar="TIME",
+                        help="e.g. 2026-01-24T14:30:00Z (UTC if no offset)")
+    parser.add_argument("--end", type=parse_time, required=True, metavar="TIME")
+    parser.add_argument("-o", "--output", default="clip.mp4", help="output file (default clip.mp4)")
+    parser.add_argument("--presign", action="store_true", help="print time-limited download URLs instead")
+    parser.add_argument("--expires", type=int, default=3600, help="URL lifetime in seconds (default 3600)")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Local folders always; the bucket only when S3_BUCKET_NAME is set."""
+    uploader: UploaderConfig | None
+    common: CommonConfig
+    segment_duration: int
+    ffmpeg: str
 
-    def __init__(self, env: EnvReader):
-        self.uploader: UploaderConfig | None = read_uploader_config(env) if env.get(S3_BUCKET_NAME) else None
-        self.common = self.uploader.common if self.uploader else read_common(env)
-        self.segment_duration = env.get(SEGMENT_DURATION)
-        self.ffmpeg = env.get(FFMPEG_PATH)
-        env.check()
+
+def read_settings(env: EnvReader) -> Settings:
+    uploader = read_uploader_config(env) if env.get(S3_BUCKET_NAME) else None
+    common = uploader.common if uploader else read_common(env)
+    settings = Settings(uploader, common, env.get(SEGMENT_DURATION), env.get(FFMPEG_PATH))
+    env.check()
+    return settings
 
 
 def local_segments(layout: DataLayout, camera_id: int, window: Span) -> dict[str, tuple[Path, Span]]:

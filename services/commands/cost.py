@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from services.bucket.lifecycle import LifecyclePolicy, read_policy
@@ -18,13 +19,29 @@ from services.uploader.config import UploaderConfig, read_uploader_config
 SAMPLE_PER_CAMERA = 20
 
 
-def read_settings(env: EnvReader) -> tuple[UploaderConfig, LifecyclePolicy, Prices, int]:
+NAME = "cost"
+HELP = "monthly S3 cost estimate from the measured bitrate and retention"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """None besides --env-file."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    uploader: UploaderConfig
+    policy: LifecyclePolicy
+    prices: Prices
+    segment_duration: int
+
+
+def read_settings(env: EnvReader) -> Settings:
     config = read_uploader_config(env)
     policy = read_policy(env, config.prefix)
     prices = read_prices(env)
     segment_duration = env.get(SEGMENT_DURATION)
     env.check()
-    return config, policy, prices, segment_duration
+    return Settings(config, policy, prices, segment_duration)
 
 
 def measured_bitrates(layout: DataLayout) -> dict[int, float]:
@@ -48,8 +65,9 @@ def measured_bitrates(layout: DataLayout) -> dict[int, float]:
     return rates
 
 
-def run(args: argparse.Namespace, config: UploaderConfig, policy: LifecyclePolicy, prices: Prices,
-        segment_duration: int) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    config, policy, prices, segment_duration = (settings.uploader, settings.policy, settings.prices,
+                                                settings.segment_duration)
     rates = measured_bitrates(DataLayout(config.common.data_dir))
     if not rates:
         print("cost: no recorded segments to measure yet; run the recorder for a few minutes first")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from services.bucket.catalog import stored_spans
@@ -20,9 +21,26 @@ def parse_day(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from None
 
 
-def read_settings(env: EnvReader) -> tuple[UploaderConfig, int]:
+NAME = "coverage"
+HELP = "percentage of each day recorded in the bucket, and the gaps"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--camera", type=int, action="append", metavar="N", help="camera id (repeatable)")
+    parser.add_argument("--date", type=parse_day, required=True, metavar="YYYY-MM-DD", help="first day (UTC)")
+    parser.add_argument("--to", type=parse_day, metavar="YYYY-MM-DD", help="last day (UTC), default --date")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+@dataclass(frozen=True)
+class Settings:
+    uploader: UploaderConfig
+    segment_duration: int
+
+
+def read_settings(env: EnvReader) -> Settings:
     segment_duration = env.get(SEGMENT_DURATION)
-    return read_uploader_config(env), segment_duration
+    return Settings(read_uploader_config(env), segment_duration)
 
 
 def camera_coverage(client, config: UploaderConfig, camera_id: int, window: Span,
@@ -45,7 +63,8 @@ def describe(camera_id: int, day: datetime, result: Coverage) -> list[str]:
     return lines
 
 
-def run(args: argparse.Namespace, config: UploaderConfig, segment_duration: int) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    config, segment_duration = settings.uploader, settings.segment_duration
     cameras = args.camera or sorted({cid for cid, _ in config.camera_names}) or []
     if not cameras:
         print("coverage: name a camera with --camera N")

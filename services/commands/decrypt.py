@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from services.common.config import EX_CONFIG, EnvReader
 from services.common.redact import redact
+from services.common.settings import S3_BUCKET_NAME
+from services.crypt.config import read_encryption
 from services.crypt.format import SUFFIX, decrypt_stream, plain_name, write_atomically
 from services.crypt.keys import CryptError, CryptKeys
+from services.uploader.config import UploaderConfig, read_uploader_config
 
-EX_CONFIG = 78
+NAME = "decrypt"
+HELP = "turn an encrypted object (s3://BUCKET/KEY) or .bin file back into the MP4"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments run() expects (the caller adds --env-file)."""
+    """The arguments decrypt() expects (the caller adds --env-file)."""
     parser.add_argument("source", metavar="SOURCE",
                         help="a local encrypted file (…mp4.bin) or s3://BUCKET/KEY (the .bin is added if missing)")
     parser.add_argument("-o", "--output", metavar="PATH", required=True,
@@ -51,7 +57,30 @@ def _fail(message: str, code: int = 1) -> int:
     return code
 
 
-def run(args: argparse.Namespace, keys: CryptKeys | None, client: Any | None) -> int:
+@dataclass(frozen=True)
+class Settings:
+    """The keys; the bucket settings too when S3_BUCKET_NAME is set (for s3:// sources)."""
+    keys: CryptKeys | None
+    uploader: UploaderConfig | None
+
+
+def read_settings(env: EnvReader) -> Settings:
+    keys = read_encryption(env)
+    uploader = read_uploader_config(env) if env.get(S3_BUCKET_NAME) else None
+    env.check()
+    return Settings(keys, uploader)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    client = None
+    if settings.uploader is not None and args.source.startswith("s3://"):
+        from services.bucket.client import make_client   # loads boto3: only for S3 sources
+
+        client = make_client(settings.uploader)
+    return decrypt(args, settings.keys, client)
+
+
+def decrypt(args: argparse.Namespace, keys: CryptKeys | None, client: Any | None) -> int:
     """0 when the MP4 was written, 1 on any problem (one line on stderr), 78 without a password."""
     if keys is None:
         return _fail("no encryption password configured (set ENCRYPTION_PASSWORD)", EX_CONFIG)

@@ -1,6 +1,7 @@
 """`doctor`: check a setup before and after install; each check says ok, warn or fail, with a fix."""
 from __future__ import annotations
 
+import argparse
 import shutil
 import stat
 import subprocess
@@ -123,6 +124,40 @@ def run_recorder_checks(env_path: Path | None, env: EnvReader, min_free_bytes: i
         checks.append(check_disk(DataLayout(config.common.data_dir), min_free_bytes))
     checks += check_units()
     return checks
+
+
+# ----- the command --------------------------------------------------------------------------------
+NAME = "doctor"
+HELP = "check configuration, FFmpeg, cameras, disk, units and the bucket"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The reader itself: doctor reports configuration problems as checks instead of exiting 78."""
+    env: EnvReader
+    min_free_bytes: int
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """None besides --env-file."""
+
+
+def read_settings(env: EnvReader) -> Settings:
+    from services.common.settings import MIN_FREE_DISK_MB
+
+    return Settings(env, env.get(MIN_FREE_DISK_MB) * 1024 * 1024)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from services.common.settings import S3_BUCKET_NAME
+
+    env = settings.env
+    checks = run_recorder_checks(env.file, env, settings.min_free_bytes)
+    if env.get(S3_BUCKET_NAME):
+        checks += run_bucket_checks(EnvReader(env.values, env.source), already=checks)
+    text, code = summary(checks)
+    print(text)
+    return code
 
 
 def summary(checks: Iterable[Check]) -> tuple[str, int]:

@@ -9,6 +9,14 @@ from services.common.config import EnvReader
 from services.common.settings import S3_BUCKET_NAME, S3_CHECKSUM, S3_SSE_KMS_KEY_ID
 from services.uploader.config import BAD_BUCKET_NAME, _normalise_prefix, _object_lock, valid_bucket_name
 
+NAME = "iam-policy"
+HELP = "print the least-privilege IAM policies (JSON) for the bucket"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--which", choices=("uploader", "admin", "both"), default="both",
+                        help="uploader (the recording host), admin (lifecycle, doctor's bucket settings) or both")
+
 
 def read_settings(env: EnvReader) -> PolicySettings:
     """Only the keys the policies depend on (no DATA_DIR needed: runs on an admin's machine)."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 
 from services.bucket.client import classify, make_client
 from services.bucket.lifecycle import LifecyclePolicy, apply_rule, build_rule, describe, read_policy
@@ -10,14 +11,29 @@ from services.common.config import EnvReader
 from services.uploader.config import UploaderConfig, read_uploader_config
 
 
-def read_settings(env: EnvReader) -> tuple[UploaderConfig, LifecyclePolicy]:
+NAME = "lifecycle"
+HELP = "apply the bucket lifecycle rule (colder class, expiry)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="show the rule, change nothing")
+
+
+@dataclass(frozen=True)
+class Settings:
+    uploader: UploaderConfig
+    policy: LifecyclePolicy
+
+
+def read_settings(env: EnvReader) -> Settings:
     config = read_uploader_config(env)
     policy = read_policy(env, config.prefix)
     env.check()
-    return config, policy
+    return Settings(config, policy)
 
 
-def run(args: argparse.Namespace, config: UploaderConfig, policy: LifecyclePolicy) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    config, policy = settings.uploader, settings.policy
     rule = build_rule(policy)
     print("\n".join(describe(rule)))
     if args.dry_run:

@@ -1,6 +1,8 @@
 """`status`: one screen built from the state files, the folders and the disk (pure core)."""
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import shutil
 import time
@@ -8,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from services.common.config import EnvReader
 from services.common.data_layout import DataLayout
 from services.common.state_file import read_json, read_snapshot, to_jsonable
 from services.uploader.report import STATE_FILE as UPLOADER_STATE_FILE
@@ -156,3 +159,37 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
     report.lines.append("")
     report.lines.append("OK" if not report.problems else "PROBLEMS:\n  " + "\n  ".join(report.problems))
     return report
+
+
+# ----- the command --------------------------------------------------------------------------------
+NAME = "status"
+HELP = "services, cameras, upload backlog and disk at a glance"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    camera_ids: tuple[int, ...]
+    thresholds: Thresholds
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def read_settings(env: EnvReader) -> Settings:
+    """The recorder's cameras and DATA_DIR (no bucket settings: status works without them)."""
+    from services.common.settings import MIN_FREE_DISK_MB, STATUS_BACKLOG_MAX_MINUTES
+    from services.recorder.config import read_recorder_config
+
+    config = read_recorder_config(env)
+    thresholds = Thresholds(backlog_max_age=env.get(STATUS_BACKLOG_MAX_MINUTES) * 60.0,
+                            min_free_bytes=env.get(MIN_FREE_DISK_MB) * 1024 * 1024)
+    env.check()
+    return Settings(config.common.data_dir, tuple(c.id for c in config.cameras), thresholds)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    report = build_report(DataLayout(settings.data_dir), list(settings.camera_ids), settings.thresholds)
+    print(json.dumps(report.data, indent=2, default=str) if args.json else "\n".join(report.lines))
+    return report.exit_code

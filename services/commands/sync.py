@@ -17,6 +17,15 @@ from services.common.segment_names import parse_name
 from services.uploader import daemon as uploader_daemon
 from services.uploader.config import UploaderConfig, read_uploader_config
 
+NAME = "sync"
+HELP = "upload everything waiting now, or --verify local copies against the bucket"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true", help="list what would be uploaded")
+    parser.add_argument("--verify", action="store_true", help="compare local segments with the bucket")
+    parser.add_argument("--fix", action="store_true", help="with --verify: queue missing or different files again")
+
 
 def read_settings(env: EnvReader) -> UploaderConfig:
     return read_uploader_config(env)
@@ -48,7 +57,7 @@ def verify(args: argparse.Namespace, config: UploaderConfig) -> int:
     return 1 if problems else 0
 
 
-def run(args: argparse.Namespace, env_file: str | None, config: UploaderConfig) -> int:
+def run(args: argparse.Namespace, config: UploaderConfig) -> int:
     if args.verify:
         return verify(args, config)
     layout = DataLayout(config.common.data_dir)
@@ -60,7 +69,7 @@ def run(args: argparse.Namespace, env_file: str | None, config: UploaderConfig) 
                   f"{stored_key(config.prefix, parse_name(path.name), config.crypt is not None)}"
                   if parse_name(path.name) else f"would skip {path.name} (not a segment name)")
         return 0
-    argv = ["--once"] + (["--env-file", env_file] if env_file else [])
+    argv = ["--once"] + (["--env-file", args.env_file] if args.env_file else [])
     if not sys.stdout.isatty():
         return uploader_daemon.main(argv)
     # On a terminal: the uploader runs as a child and a progress bar follows completed/.

@@ -100,7 +100,7 @@ def test_we_decrypt_what_rclone_encrypts(tmp_path, plain_files, password, salt):
         assert target.read_bytes() == path.read_bytes(), name
     wrong = derive_keys(password + "x", salt)
     args = argparse.Namespace(source=str(store / encrypted_name("multi.mp4")), output=str(tmp_path / "bad.mp4"))
-    assert decrypt_cli.run(args, wrong, None) == 1
+    assert decrypt_cli.decrypt(args, wrong, None) == 1
     assert not (tmp_path / "bad.mp4").exists()
 
 
@@ -141,12 +141,12 @@ def test_through_a_local_s3_server(tmp_path, plain_files):
         assert result.returncode == 0, result.stderr.decode()[-500:]
         out = tmp_path / "out.mp4"
         args = argparse.Namespace(source="s3://footage/site-a/2026/01/25/camera_1/from-rclone.mp4", output=str(out))
-        assert decrypt_cli.run(args, keys, client) == 0          # ".bin" found on its own
+        assert decrypt_cli.decrypt(args, keys, client) == 0          # ".bin" found on its own
         assert out.read_bytes() == plain_files["multi.mp4"].read_bytes()
         bad = tmp_path / "bad.mp4"
         args = argparse.Namespace(source="s3://footage/site-a/2026/01/25/camera_1/from-rclone.mp4.bin",
                                   output=str(bad))
-        assert decrypt_cli.run(args, derive_keys("nope", salt), client) == 1
+        assert decrypt_cli.decrypt(args, derive_keys("nope", salt), client) == 1
         assert not bad.exists() and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
         args = argparse.Namespace(source="s3://footage/site-a/missing.mp4", output=str(bad))
-        assert decrypt_cli.run(args, keys, client) == 1
+        assert decrypt_cli.decrypt(args, keys, client) == 1

@@ -342,17 +342,17 @@ def test_decrypt_cli_local(tmp_path, keys, other_keys, capsys):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
 
-    assert decrypt_cli.run(_args(source, out_dir), other_keys, None) == 1
+    assert decrypt_cli.decrypt(_args(source, out_dir), other_keys, None) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "wrong password" in err and "Traceback" not in err
     assert list(out_dir.iterdir()) == []
 
-    assert decrypt_cli.run(_args(source, out_dir), keys, None) == 0
+    assert decrypt_cli.decrypt(_args(source, out_dir), keys, None) == 0
     assert (out_dir / "camera_1_2026-01-24_14-30-00.mp4").read_bytes() == data
-    assert decrypt_cli.run(_args(source, out_dir), keys, None) == 1      # never overwrites
+    assert decrypt_cli.decrypt(_args(source, out_dir), keys, None) == 1      # never overwrites
     assert "not overwritten" in capsys.readouterr().err
 
-    assert decrypt_cli.run(_args(tmp_path / "missing.bin", tmp_path / "x.mp4"), keys, None) == 1
-    assert decrypt_cli.run(_args("s3://bucket/key.bin", tmp_path / "x.mp4"), keys, None) == 78
-    assert decrypt_cli.run(_args(source, tmp_path / "x.mp4"), None, None) == 78
+    assert decrypt_cli.decrypt(_args(tmp_path / "missing.bin", tmp_path / "x.mp4"), keys, None) == 1
+    assert decrypt_cli.decrypt(_args("s3://bucket/key.bin", tmp_path / "x.mp4"), keys, None) == 78
+    assert decrypt_cli.decrypt(_args(source, tmp_path / "x.mp4"), None, None) == 78
     assert not (tmp_path / "x.mp4").exists()
