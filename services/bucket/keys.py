@@ -35,3 +35,8 @@ def distinct_key(key: str, content_hash: str) -> str:
 def distinct_filename(filename: str, content_hash: str) -> str:
     """The same rule for a local file name (a clash in uploaded/)."""
     return distinct_key(filename, content_hash)
+
+
+def probe_key(prefix: str, host_id: str) -> str:
+    """Where a host's start-up probe of conditional writes writes (outside every day folder)."""
+    return f"{prefix}.uploader-probe/{host_id}"

@@ -9,3 +9,4 @@ DURATION = "segment-duration"          # seconds of video, from the MP4's boxes
 CRC32 = "content-crc32"                # plain objects: base64 CRC32 of the file
 PLAIN_SIZE = "crypt-plain-size"        # encrypted objects: size of the plaintext
 FINGERPRINT = "crypt-fingerprint"      # encrypted objects: keyed SHA-256 of the plaintext
+HOST_ID = "host-id"                    # which uploader wrote the object (HOST_ID or the hostname)

@@ -23,7 +23,6 @@ STALE_AFTER = 30.0  # seconds without a state-file update before a daemon counts
 class Thresholds:
     backlog_max_age: float = 3600.0   # oldest segment waiting for upload
     min_free_bytes: int = 2 * 1024**3
-    segment_max_age: float = 1800.0   # newest segment of a camera
 
 
 @dataclass
@@ -142,6 +141,8 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
         report.lines.append(f"last error      {uploader.last_error.message}")
     if up_ok and uploader and uploader.config_error:
         report.problems.append(f"uploads blocked: {uploader.config_error}")
+    if uploader:   # stays a problem until the uploader restarts: someone must fix the camera ids
+        report.problems += uploader.clash_lines()
     if oldest_age is not None and oldest_age > thresholds.backlog_max_age:
         report.problems.append(f"upload backlog: oldest segment waiting {human_age(oldest_age)}")
 

@@ -183,6 +183,11 @@ S3_OBJECT_LOCK_DAYS = integer("S3_OBJECT_LOCK_DAYS", 0, "days every object is re
                               UPLOADER | COMMANDS, minimum=0, maximum=OBJECT_LOCK_MAX_DAYS)
 S3_OBJECT_LOCK_MODE = choice("S3_OBJECT_LOCK_MODE", "governance", OBJECT_LOCK_MODES, "object lock retention mode",
                              UPLOADER | COMMANDS)
+HOST_ID = text("HOST_ID", "", "this host's name in each object's metadata and in clash reports",
+               UPLOADER | COMMANDS, shown="the hostname")
+MULTIPART_ABORT_AFTER_HOURS = decimal("MULTIPART_ABORT_AFTER_HOURS", 24,
+                                      "start-up aborts other hosts' unfinished multipart uploads only this old",
+                                      UPLOADER, minimum=1, maximum=24 * 365)
 ENCRYPTION_PASSWORD = optional("ENCRYPTION_PASSWORD", "rclone crypt password (plain or obscured:)",
                                UPLOADER | COMMANDS)
 ENCRYPTION_SALT = optional("ENCRYPTION_SALT", "rclone crypt password2 (plain or obscured:)",

@@ -6,20 +6,42 @@ key, and the daemon exits 78. AWS keys are registered with `redact` as soon as t
 from __future__ import annotations
 
 import re
+import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from services.common.alerts import AlertSettings, read_alert_settings
 from services.common.config import CommonConfig, EnvReader, read_common
 from services.common.redact import mask_url, register_secret
-from services.common.settings import (AWS_ACCESS_KEY_ID, AWS_REGION, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
-                                      CONFIG_ERROR_RETRY_SECONDS, DELETE_UNUPLOADED_WHEN_FULL,
-                                      LOCAL_RETENTION_HOURS, MIN_FREE_DISK_MB, MULTIPART_PART_SIZE_MB,
-                                      MULTIPART_THRESHOLD_MB, RESCAN_INTERVAL, S3_BUCKET_NAME, S3_CHECKSUM,
-                                      S3_ENDPOINT_URL, S3_OBJECT_LOCK_DAYS, S3_OBJECT_LOCK_MODE, S3_PREFIX, S3_SSE,
-                                      S3_SSE_DEFAULT_WITH_ENDPOINT, S3_SSE_KMS_KEY_ID, S3_STORAGE_CLASS,
-                                      UPLOAD_CONCURRENCY, UPLOAD_RETRY_MAX_SECONDS, UPLOAD_STOP_TIMEOUT,
-                                      UPLOADER_METRICS_PORT)
+from services.common.settings import (
+    AWS_ACCESS_KEY_ID,
+    AWS_REGION,
+    AWS_SECRET_ACCESS_KEY,
+    AWS_SESSION_TOKEN,
+    CONFIG_ERROR_RETRY_SECONDS,
+    DELETE_UNUPLOADED_WHEN_FULL,
+    HOST_ID,
+    LOCAL_RETENTION_HOURS,
+    MIN_FREE_DISK_MB,
+    MULTIPART_ABORT_AFTER_HOURS,
+    MULTIPART_PART_SIZE_MB,
+    MULTIPART_THRESHOLD_MB,
+    RESCAN_INTERVAL,
+    S3_BUCKET_NAME,
+    S3_CHECKSUM,
+    S3_ENDPOINT_URL,
+    S3_OBJECT_LOCK_DAYS,
+    S3_OBJECT_LOCK_MODE,
+    S3_PREFIX,
+    S3_SSE,
+    S3_SSE_DEFAULT_WITH_ENDPOINT,
+    S3_SSE_KMS_KEY_ID,
+    S3_STORAGE_CLASS,
+    UPLOAD_CONCURRENCY,
+    UPLOAD_RETRY_MAX_SECONDS,
+    UPLOAD_STOP_TIMEOUT,
+    UPLOADER_METRICS_PORT,
+)
 from services.crypt.config import read_encryption
 from services.crypt.keys import CryptKeys
 
@@ -29,6 +51,7 @@ BAD_BUCKET_NAME = "not a valid bucket name (3-63 lowercase letters, digits, '.',
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
 _CAMERA_NAME = re.compile(r"^CAMERA_(?P<id>\d+)_NAME$")
 _PREFIX_BAD = re.compile(r"(^|/)\.\.?(/|$)|//|[\x00-\x1f\\]")
+_HOST_ID = re.compile(r"^[A-Za-z0-9._-]{1,63}$")
 
 
 @dataclass(frozen=True)
@@ -61,6 +84,8 @@ class UploaderConfig:
     object_lock_days: int = 0           # 0 = off; else every object is retained this many days
     object_lock_mode: str = "GOVERNANCE"  # "GOVERNANCE" or "COMPLIANCE"
     crypt: CryptKeys | None = None      # rclone-crypt keys when ENCRYPTION_PASSWORD is set
+    host_id: str = "localhost"          # who wrote an object (metadata), for clash reports
+    multipart_abort_after: float = 86400.0   # seconds before another host's unfinished upload is stale
 
     def camera_name(self, camera_id: int) -> str | None:
         """`CAMERA_<id>_NAME` when the .env has one (the recorder's settings share the file)."""
@@ -138,6 +163,14 @@ def _camera_names(env: EnvReader) -> tuple[tuple[int, str], ...]:
     return tuple(sorted(names))
 
 
+def read_host_id(env: EnvReader) -> str:
+    """HOST_ID, or the hostname: printable ASCII, as it travels in an HTTP header."""
+    host = env.get(HOST_ID) or socket.gethostname() or "localhost"
+    if not _HOST_ID.match(host):
+        env.error(HOST_ID.name, f"use letters, digits, '.', '-' and '_' (at most 63), got {host!r}")
+    return host
+
+
 def read_uploader_config(env: EnvReader) -> UploaderConfig:
     """Validate every uploader setting; raise ConfigError listing all problems."""
     common = read_common(env)
@@ -184,6 +217,8 @@ def read_uploader_config(env: EnvReader) -> UploaderConfig:
         object_lock_days=lock_days,
         object_lock_mode=lock_mode,
         crypt=read_encryption(env),
+        host_id=read_host_id(env),
+        multipart_abort_after=env.get(MULTIPART_ABORT_AFTER_HOURS) * 3600,
     )
     env.check()
     return config

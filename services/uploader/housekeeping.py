@@ -9,14 +9,20 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Callable, Collection
 
 from loguru import logger
 
-from services.common.data_layout import DataLayout
+from services.bucket.client import S3Problem
+from services.bucket.metadata import HOST_ID
+from services.common.data_layout import DataLayout, move_no_clobber
 from services.common.segment_names import parse_name
 from services.uploader.config import UploaderConfig
+from services.uploader.job import SegmentJob
+from services.uploader.receipts import orphan_receipts, read_receipt, remove_receipt
+from services.uploader.report import Clash, Deletions
 from services.uploader.retention import LocalFile, disk_guard, expired
 
 FreeBytes = Callable[[Path], int]
@@ -26,6 +32,15 @@ def disk_free_bytes(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
+class Standing(Enum):
+    """Does the bucket still hold a verified local copy, asked again right before deleting it?"""
+
+    HELD = "held"            # the object on the receipt (or the same content) is there
+    REPLACED = "replaced"    # other content, or another host's object, is there now
+    MISSING = "missing"      # nothing under the key any more
+    UNKNOWN = "unknown"      # the bucket cannot be asked now
+
+
 @dataclass
 class Sweep:
     """What one housekeeping pass did."""
@@ -33,7 +48,32 @@ class Sweep:
     by_retention: int = 0
     by_disk_guard: int = 0
     unuploaded: list[Path] = field(default_factory=list)   # deleted from completed/ (opt-in)
+    returned: list[Path] = field(default_factory=list)     # sent back to completed/ to be uploaded again
+    clashes: list[Clash] = field(default_factory=list)
     disk_free: int | None = None                            # None: could not be read
+
+    def add_to(self, deleted: Deletions) -> Deletions:
+        return Deletions(deleted.retention + self.by_retention, deleted.disk_guard + self.by_disk_guard,
+                         deleted.not_uploaded + len(self.unuploaded))
+
+
+def standing(job: SegmentJob, local: Path) -> tuple[Standing, Clash | None]:
+    """Ask the bucket whether it still holds `local`: by its receipt, else by its content."""
+    receipt = read_receipt(local)
+    try:
+        if receipt is not None:
+            remote = job.store.head(receipt.key)
+            if remote is None:
+                return Standing.MISSING, None
+            writer = (remote.metadata or {}).get(HOST_ID, receipt.host_id)
+            if (remote.etag, remote.size, writer) == (receipt.etag, receipt.size, receipt.host_id):
+                return Standing.HELD, None
+            segment = parse_name(local.name)
+            clash = job.clash_with(segment.camera_id if segment else -1, receipt.key, remote)
+            return Standing.REPLACED, clash
+        return (Standing.HELD if job.still_held(local) else Standing.REPLACED), None
+    except S3Problem:
+        return Standing.UNKNOWN, None
 
 
 def local_files(folder: Path) -> list[LocalFile]:
@@ -65,11 +105,48 @@ def _delete(file: LocalFile, why: str) -> bool:
     return True
 
 
-def sweep(config: UploaderConfig, layout: DataLayout, free_bytes: FreeBytes, busy: Collection[Path]) -> Sweep:
-    """Retention by age, then the disk guard; files in `busy` (being uploaded) are never touched."""
+def _retire(job: SegmentJob, layout: DataLayout, file: LocalFile, done: Sweep, why: str,
+            when_unknown_delete: bool) -> bool:
+    """Delete a verified copy the bucket still holds; send it back to completed/ when it does not."""
+    state, clash = standing(job, file.path)
+    if state is Standing.UNKNOWN and not when_unknown_delete:
+        return False
+    if state in (Standing.HELD, Standing.UNKNOWN):
+        if state is Standing.UNKNOWN:
+            logger.warning("{}: cannot ask the bucket whether it still holds uploaded/{}; deleting it anyway "
+                           "(it was verified when uploaded)", why, file.path.name)
+        if _delete(file, why):
+            remove_receipt(file.path)
+            return True
+        return False
+    if clash is not None:
+        done.clashes.append(clash)
+    back = layout.completed / file.path.name
+    try:
+        move_no_clobber(file.path, back)
+    except OSError as exc:   # FileExistsError included: the next pass tries again
+        logger.error("cannot send uploaded/{} back to completed/: {}", file.path.name, exc.strerror or exc)
+        return False
+    remove_receipt(file.path)
+    done.returned.append(back)
+    logger.error("the bucket no longer holds uploaded/{} as verified ({}); it goes to completed/ to be uploaded "
+                 "again, next to what is there now", file.path.name, state.value)
+    return False
+
+
+def sweep(config: UploaderConfig, layout: DataLayout, job: SegmentJob, free_bytes: FreeBytes,
+          busy: Collection[Path]) -> Sweep:
+    """Retention by age, then the disk guard; files in `busy` (being uploaded) are never touched.
+
+    Runs in a pool thread (it asks the bucket). A copy past its retention is deleted only once
+    the bucket is seen to still hold it; while the bucket cannot be asked, it stays. The disk
+    guard does not wait for the bucket: a full disk would stop the recorder.
+    """
     done = Sweep()
+    for orphan in orphan_receipts(layout.uploaded):
+        remove_receipt(orphan.with_name(orphan.name[1:-len(".receipt")]))
     for file in expired(local_files(layout.uploaded), time.time(), config.retention_hours):
-        if _delete(file, "retention"):
+        if _retire(job, layout, file, done, "retention", when_unknown_delete=False):
             done.by_retention += 1
             logger.debug("deleted uploaded/{} (older than {} h)", file.path.name, config.retention_hours)
     try:
@@ -85,18 +162,18 @@ def sweep(config: UploaderConfig, layout: DataLayout, free_bytes: FreeBytes, bus
                       config.delete_unuploaded_when_full)
     for file in plan.delete:
         unuploaded = file.path.parent == layout.completed
-        if unuploaded and file.path in busy:
-            continue
-        if not _delete(file, "disk guard"):
-            continue
-        done.by_disk_guard += 1
         if unuploaded:
+            if file.path in busy or not _delete(file, "disk guard"):
+                continue
             done.unuploaded.append(file.path)
             logger.error("disk guard: deleted {} which was NOT uploaded yet (DELETE_UNUPLOADED_WHEN_FULL)",
                          file.path.name)
-        else:
+        elif _retire(job, layout, file, done, "disk guard", when_unknown_delete=True):
             logger.warning("disk guard: deleted uploaded/{} early ({} MB free, minimum {} MB)",
                            file.path.name, free // 2**20, config.min_free_bytes // 2**20)
+        else:
+            continue
+        done.by_disk_guard += 1
     if plan.shortfall > 0:
         logger.warning("disk guard: free space stays below MIN_FREE_DISK_MB ({} MB short); {}",
                        plan.shortfall // 2**20,

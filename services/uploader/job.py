@@ -16,18 +16,30 @@ from typing import Any
 
 from loguru import logger
 
-from services.bucket.client import ObjectStore, ProblemKind, S3Problem
+from services.bucket.client import ProblemKind, S3Problem
 from services.bucket.keys import distinct_filename, distinct_key, stored_key
-from services.bucket.metadata import CAMERA_ID, CAMERA_NAME, CRC32, DURATION, FINGERPRINT, PLAIN_SIZE, SEGMENT_START
+from services.bucket.metadata import (
+    CAMERA_ID,
+    CAMERA_NAME,
+    CRC32,
+    DURATION,
+    FINGERPRINT,
+    HOST_ID,
+    PLAIN_SIZE,
+    SEGMENT_START,
+)
+from services.bucket.store import CONFLICT_CODES, ObjectStore
 from services.bucket.verify import RemoteObject, Verification, verify
-from services.common.digest import LocalDigest, digest_file
 from services.common.data_layout import DataLayout, move_no_clobber
+from services.common.digest import LocalDigest, digest_file
 from services.common.mp4_fragments import video_duration
 from services.common.segment_names import SegmentName, parse_name
 from services.crypt.format import encrypted_size
 from services.crypt.keys import content_fingerprint
 from services.crypt.reader import EncryptingReader
 from services.uploader.config import UploaderConfig
+from services.uploader.receipts import Receipt, write_receipt
+from services.uploader.report import Clash
 
 
 def header_safe(text: str) -> str:
@@ -51,6 +63,18 @@ class Outcome:
     message: str = ""
     uploaded_bytes: int = 0
     verified_by: str = ""
+    clash: Clash | None = None     # another host wrote this segment's key
+
+
+@dataclass(frozen=True)
+class Target:
+    """The key a segment goes to, and the check of the object there once it holds the segment."""
+
+    key: str
+    check: Verification | None = None     # None: nothing there yet, upload
+    remote: RemoteObject | None = None
+    clash: Clash | None = None
+    uploaded: bool = False                # sent by this job (not found already there)
 
 
 def _problem_outcome(path: Path, problem: S3Problem) -> Outcome:
@@ -66,7 +90,8 @@ class SegmentJob:
         self.bucket_lock = False     # object lock seen enabled on the bucket
 
     def extra_args(self, segment: SegmentName, digest: LocalDigest, duration: float | None) -> dict[str, Any]:
-        metadata = {CAMERA_ID: str(segment.camera_id), SEGMENT_START: segment.start.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        metadata = {CAMERA_ID: str(segment.camera_id), SEGMENT_START: segment.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    HOST_ID: self.config.host_id}
         crypt = self.config.crypt
         if crypt is None:
             metadata[CRC32] = digest.crc32
@@ -142,7 +167,7 @@ class SegmentJob:
                             "(can the uploader read it back? it needs s3:GetObjectRetention)")
         logger.info("{}: the server dropped the lock headers of the upload; retention set afterwards", key)
 
-    def _same_content(self, digest: LocalDigest, remote: RemoteObject) -> Verification:
+    def same_content(self, digest: LocalDigest, remote: RemoteObject) -> Verification:
         """Does `remote` hold this file? Encrypted objects are compared by size and keyed fingerprint."""
         crypt = self.config.crypt
         if crypt is None:
@@ -154,44 +179,109 @@ class SegmentJob:
             return Verification(False, "crypt-fingerprint", "other content or another password")
         return Verification(True, "crypt-fingerprint")
 
-    def _target_key(self, key: str, digest: LocalDigest, name: str) -> tuple[str, Verification | None]:
+    def _target_key(self, key: str, digest: LocalDigest, segment: SegmentName) -> Target:
         """Where to upload, or the verification of an object that is already there."""
+        name = segment.filename
         remote = self.store.head(key)
         if remote is None:
-            return key, None
-        check = self._same_content(digest, remote)
+            return Target(key)
+        check = self.same_content(digest, remote)
         # A size-only match cannot tell our file from someone else's: keep both.
         if check.ok and check.method != "size":
             logger.info("{} is already in the bucket as {} (verified by {})", name, key, check.method)
-            return key, check
+            return Target(key, check, remote)
+        clash = self.clash_with(segment.camera_id, key, remote)
         alternative = distinct_key(key, digest.short_hash)
         other = self.store.head(alternative)
         if other is None:
             why = check.detail or "content cannot be compared"
-            logger.warning("s3://{}/{} already exists with other content ({}); not overwriting, "
-                           "uploading {} as {}", self.config.bucket, key, why, name, alternative)
-            return alternative, None
-        again = self._same_content(digest, other)
+            logger.warning("s3://{}/{} already exists with other content ({}{}); not overwriting, "
+                           "uploading {} as {}", self.config.bucket, key, why,
+                           f", written by host {clash.other_host}" if clash else "", name, alternative)
+            return Target(alternative, clash=clash)
+        again = self.same_content(digest, other)
         if again.ok:  # the name holds our content hash, so a size match is enough here
             logger.info("{} is already in the bucket as {} (verified by {})", name, alternative, again.method)
-            return alternative, again
+            return Target(alternative, again, other, clash)
         raise S3Problem(ProblemKind.TRANSIENT, "Conflict", f"both {key} and {alternative} hold other content; "
                         f"{name} stays in completed/")
 
-    def _move_to_uploaded(self, path: Path, digest: LocalDigest) -> None:
+    def clash_with(self, camera_id: int, key: str, remote: RemoteObject) -> Clash | None:
+        """Another host's object under this host's key: the same camera id is recorded twice."""
+        writer = (remote.metadata or {}).get(HOST_ID)
+        if writer is None or writer == self.config.host_id:
+            return None   # written before hosts were named, or an earlier copy of our own
+        logger.error("camera {}: s3://{}/{} was written by host {}, and this host ({}) records the same camera "
+                     "id: give each camera id to one host", camera_id, self.config.bucket, key, writer,
+                     self.config.host_id)
+        return Clash(camera_id, key, writer, datetime.now(timezone.utc))
+
+    def still_held(self, local: Path) -> bool:
+        """Does the bucket hold this copy's content, at its key or its conflict key? (No receipt.)
+
+        A name that is not a segment's (a copy kept under a distinct local name) cannot be
+        looked up: it counts as held, as every verified copy did before receipts existed.
+        """
+        segment = parse_name(local.name)
+        if segment is None:
+            return True
+        digest = digest_file(local, for_encryption=self.config.crypt is not None)
+        key = stored_key(self.config.prefix, segment, self.config.crypt is not None)
+        for candidate in (key, distinct_key(key, digest.short_hash)):
+            remote = self.store.head(candidate)
+            if remote is not None and self.same_content(digest, remote).ok:
+                return True
+        return False
+
+    def _send_and_verify(self, path: Path, segment: SegmentName, digest: LocalDigest) -> Target:
+        """Upload where nothing is (retrying the choice when another host took the key meanwhile)."""
+        key = stored_key(self.config.prefix, segment, self.config.crypt is not None)
+        for _ in range(3):
+            target = self._target_key(key, digest, segment)
+            if target.check is not None:
+                return target
+            try:
+                sent = self._upload(path, target.key, self.extra_args(segment, digest, video_duration(path)), digest)
+            except S3Problem as problem:
+                if problem.code not in CONFLICT_CODES:
+                    raise
+                logger.warning("s3://{}/{} was written by someone else while {} was uploaded (the server refused "
+                               "to overwrite it); choosing again", self.config.bucket, target.key, path.name)
+                continue
+            remote = self.store.head(target.key)
+            if remote is None:
+                raise S3Problem(ProblemKind.TRANSIENT, "NoSuchKey",
+                                f"{target.key} not found right after uploading {path.name}")
+            # The bytes actually sent, then (encrypted) that they are this file's encryption.
+            check = verify(sent, remote)
+            if check.ok and self.config.crypt is not None:
+                sent_check, check = check, self.same_content(digest, remote)
+                check = Verification(check.ok, f"{sent_check.method}+{check.method}", check.detail)
+            if not check.ok:
+                logger.error("verification of s3://{}/{} failed ({}); {} stays in completed/",
+                             self.config.bucket, target.key, check.detail, path.name)
+                raise S3Problem(ProblemKind.TRANSIENT, "VerificationFailed",
+                                f"verification failed for {target.key}: {check.detail}")
+            return Target(target.key, check, remote, target.clash, uploaded=True)
+        raise S3Problem(ProblemKind.TRANSIENT, "Conflict", f"{path.name}: the key kept being taken by other writers")
+
+    def _move_to_uploaded(self, path: Path, digest: LocalDigest) -> Path | None:
+        """The copy's new place, or None when an identical copy was already kept."""
         target = self.layout.uploaded / path.name
         try:
             move_no_clobber(path, target)
-            return
+            return target
         except FileExistsError:
             pass
         target = self.layout.uploaded / distinct_filename(path.name, digest.short_hash)
         try:
             move_no_clobber(path, target)
             logger.warning("uploaded/{} already exists; kept this copy as {}", path.name, target.name)
+            return target
         except FileExistsError:
             # Byte-identical copy already kept (its name carries the same content hash).
             os.unlink(path)
+            return None
 
     def _upload(self, path: Path, key: str, extra_args: dict[str, Any], digest: LocalDigest) -> LocalDigest:
         """Send the file (encrypted on the fly when configured); the digest of what was sent."""
@@ -221,30 +311,12 @@ class SegmentJob:
             return Outcome(path, OutcomeKind.GONE)
         except OSError as exc:
             return Outcome(path, OutcomeKind.RETRY, message=f"cannot read {path.name}: {exc.strerror}")
-        key = stored_key(self.config.prefix, segment, self.config.crypt is not None)
-        uploaded = 0
-        remote = None
         try:
             if self.config.object_lock_days:
                 self._require_bucket_lock()
-            key, check = self._target_key(key, digest, path.name)
-            if check is None:
-                sent = self._upload(path, key, self.extra_args(segment, digest, video_duration(path)), digest)
-                uploaded = digest.size
-                remote = self.store.head(key)
-                if remote is None:
-                    return Outcome(path, OutcomeKind.RETRY, message=f"{key} not found right after uploading {path.name}")
-                # The bytes actually sent, then (encrypted) that they are this file's encryption.
-                check = verify(sent, remote)
-                if check.ok and self.config.crypt is not None:
-                    sent_check, check = check, self._same_content(digest, remote)
-                    check = Verification(check.ok, f"{sent_check.method}+{check.method}", check.detail)
-                if not check.ok:
-                    logger.error("verification of s3://{}/{} failed ({}); {} stays in completed/",
-                                 self.config.bucket, key, check.detail, path.name)
-                    return Outcome(path, OutcomeKind.RETRY, message=f"verification failed for {key}: {check.detail}")
+            target = self._send_and_verify(path, segment, digest)
             if self.config.object_lock_days:
-                self._ensure_locked(key, remote)
+                self._ensure_locked(target.key, target.remote)
         except S3Problem as problem:
             return _problem_outcome(path, problem)
         try:
@@ -254,11 +326,14 @@ class SegmentJob:
         if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
             return Outcome(path, OutcomeKind.RETRY, message=f"{path.name} changed while it was uploaded")
         try:
-            self._move_to_uploaded(path, digest)
+            kept = self._move_to_uploaded(path, digest)
         except OSError as exc:
             return Outcome(path, OutcomeKind.RETRY, message=f"cannot move {path.name} to uploaded/: {exc.strerror}")
-        logger.info("{} -> s3://{}/{} ({} bytes, verified by {}{})", path.name, self.config.bucket, key,
+        check, uploaded = target.check, digest.size if target.uploaded else 0
+        if kept is not None and target.remote is not None:
+            write_receipt(kept, Receipt(target.key, target.remote.size, target.remote.etag, self.config.host_id,
+                                        check.method, datetime.now(timezone.utc)))
+        logger.info("{} -> s3://{}/{} ({} bytes, verified by {}{})", path.name, self.config.bucket, target.key,
                     digest.size, check.method, "" if uploaded else ", already there")
-        return Outcome(path, OutcomeKind.DONE, size=digest.size, key=key, uploaded_bytes=uploaded,
-                       verified_by=check.method)
-
+        return Outcome(path, OutcomeKind.DONE, size=digest.size, key=target.key, uploaded_bytes=uploaded,
+                       verified_by=check.method, clash=target.clash)

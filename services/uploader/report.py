@@ -6,7 +6,7 @@ so they cannot disagree; `status` and `doctor` parse the state file back into th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum
 
 from services.common.alerts import AlertSettings
@@ -32,6 +32,16 @@ class Success:
 @dataclass(frozen=True)
 class Failure:
     message: str          # already redacted
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Clash:
+    """Another host wrote the key this host's segment belongs under: one camera id, two hosts."""
+
+    camera_id: int
+    key: str
+    other_host: str
     at: datetime
 
 
@@ -81,6 +91,15 @@ class UploaderSnapshot:
     deleted: Deletions = Deletions()
     skipped_unknown_files: tuple[str, ...] = ()
     disk: DiskSnapshot = field(default_factory=DiskSnapshot)
+    returned_for_upload: int = 0   # verified copies the bucket no longer held, uploaded again
+    host_id: str = ""
+    conditional_writes: bool | None = None   # does the server refuse to overwrite? None: not probed yet
+    clashes: tuple[Clash, ...] = ()          # the latest per camera
+
+    def clash_lines(self) -> list[str]:
+        return [f"camera {c.camera_id} is written by two hosts: this one ({self.host_id}) and {c.other_host} "
+                f"(s3 key {c.key}); give each camera id to one host, or a HOST_ID-specific S3_PREFIX"
+                for c in self.clashes]
 
     @property
     def failing(self) -> bool:
@@ -90,6 +109,36 @@ class UploaderSnapshot:
         newer_error = self.last_error is not None and (
             self.last_success is None or self.last_error.at > self.last_success.at)
         return bool(self.queue.files) and newer_error
+
+
+@dataclass
+class Counters:
+    """The uploader's running totals, owned by the scheduler's thread; snapshots copy them."""
+
+    files_uploaded: int = 0
+    files_already_present: int = 0
+    bytes_uploaded: int = 0
+    failures: int = 0
+    last_success: Success | None = None
+    last_error: Failure | None = None
+    last_latency: float = 0.0
+    deleted: Deletions = Deletions()
+    returned: int = 0            # copies sent back to completed/: the bucket no longer held them
+    clashes: dict[int, Clash] = field(default_factory=dict)
+
+    def error(self, message: str) -> None:
+        self.failures += 1
+        self.last_error = Failure(message, datetime.now(timezone.utc))
+
+    def success(self, file: str, key: str, verified_by: str, uploaded_bytes: int) -> None:
+        self.files_uploaded += 1 if uploaded_bytes else 0
+        self.files_already_present += 0 if uploaded_bytes else 1
+        self.bytes_uploaded += uploaded_bytes
+        self.last_success = Success(file, key, datetime.now(timezone.utc), verified_by)
+
+    def clash(self, clash: Clash | None) -> None:
+        if clash is not None:
+            self.clashes[clash.camera_id] = clash
 
 
 def status_line(snapshot: UploaderSnapshot) -> str:
@@ -106,6 +155,7 @@ def alert_conditions(snapshot: UploaderSnapshot, settings: AlertSettings) -> lis
     return [
         ("uploads", snapshot.failing, f"uploads to s3://{snapshot.bucket} are failing: {reason}; "
                                       f"{snapshot.queue.files} segments waiting", settings.upload_failing_after),
+        ("clash", bool(snapshot.clashes), "; ".join(snapshot.clash_lines()), 0.0),
         ("disk", disk.low, f"disk low: {(disk.free_bytes or 0) // 2**20} MB free, "
                            f"minimum {disk.min_free_bytes // 2**20} MB", settings.disk_low_after),
     ]
@@ -125,4 +175,5 @@ def metric_samples(snapshot: UploaderSnapshot) -> list[Sample]:
         Sample("s3_uploader_last_upload_latency_seconds", snapshot.last_upload_latency_seconds,
                "segment closed (file mtime) to verified in the bucket, last upload"),
         Sample("s3_uploader_disk_free_bytes", snapshot.disk.free_bytes or 0, "free bytes on the DATA_DIR filesystem"),
+        Sample("s3_uploader_camera_clashes", len(snapshot.clashes), "camera ids another host also writes"),
     ]

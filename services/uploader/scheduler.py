@@ -19,7 +19,6 @@ import random
 import signal
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -27,7 +26,8 @@ from typing import Any
 
 from loguru import logger
 
-from services.bucket.client import ObjectStore, ProblemKind, classify
+from services.bucket.client import ProblemKind, classify
+from services.bucket.store import ObjectStore
 from services.common.alerts import AlertTracker, WebhookSender
 from services.common.data_layout import DataLayout
 from services.common.metrics import MetricsServer
@@ -36,14 +36,13 @@ from services.common.sd_notify import notify, watchdog_interval
 from services.common.state_file import publish_snapshot
 from services.uploader.backlog import Backlog
 from services.uploader.config import UploaderConfig
-from services.uploader.housekeeping import FreeBytes, disk_free_bytes, sweep
+from services.uploader.housekeeping import FreeBytes, Sweep, disk_free_bytes, sweep
 from services.uploader.job import Outcome, OutcomeKind, SegmentJob
+from services.uploader.preparation import MULTIPART_JOURNAL, Preparation, prepare_bucket
 from services.uploader.report import (
     STATE_FILE,
-    Deletions,
+    Counters,
     DiskSnapshot,
-    Failure,
-    Success,
     UploaderSnapshot,
     UploaderState,
     alert_conditions,
@@ -59,26 +58,13 @@ ONCE_MAX_ATTEMPTS = 5   # --once gives up on a file after this many transient fa
 class Event(Enum):
     PATH = "path"          # a name appeared in completed/
     DONE = "done"          # a job finished
-    CLEANUP = "cleanup"    # the start-up cleanup of incomplete uploads finished
+    CLEANUP = "cleanup"    # the start-up preparation of the bucket finished
+    SWEPT = "swept"        # a housekeeping pass finished
     SIGNAL = "signal"      # SIGTERM/SIGINT
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@dataclass
-class _Stats:
-    files_uploaded: int = 0
-    files_already_present: int = 0
-    bytes_uploaded: int = 0
-    last_success: Success | None = None
-    last_error: Failure | None = None
-    deleted_by_retention: int = 0
-    deleted_by_disk_guard: int = 0
-    deleted_unuploaded: int = 0
-    failures: int = 0
-    last_latency: float = 0.0
 
 
 class Uploader:
@@ -88,13 +74,15 @@ class Uploader:
                  free_bytes: FreeBytes = disk_free_bytes, install_signals: bool = True):
         self.config = config
         self.layout = DataLayout(config.common.data_dir)
-        self.store = store or ObjectStore.for_config(config)
+        self.store = store or ObjectStore.for_config(config, journal=self.layout.state / MULTIPART_JOURNAL)
         self.job = SegmentJob(config, self.store, self.layout)
         self.once, self.free_bytes, self.install_signals = once, free_bytes, install_signals
         self.events: queue.Queue[tuple[Event, Any]] = queue.Queue()
         self.backlog = Backlog(self.layout.completed)
         self.in_flight: dict[Path, Future] = {}
-        self.stats = _Stats()
+        self.stats = Counters()
+        self.conditional_writes: bool | None = None
+        self.sweep_future: Future | None = None
         self.stopping = False
         self.cleanup_done = False
         self.cleanup_attempts = 0
@@ -142,13 +130,13 @@ class Uploader:
     def _start_cleanup(self, now: float) -> None:
         if self.cleanup_future is not None or now < self.cleanup_due:
             return
-        self.cleanup_future = self.executor.submit(self.store.abort_incomplete_uploads, self.config.prefix)
+        self.cleanup_future = self.executor.submit(prepare_bucket, self.store, self.config)
         self.cleanup_future.add_done_callback(lambda f: self.events.put((Event.CLEANUP, f)))
 
     def _cleanup_finished(self, future: Future) -> None:
         self.cleanup_future = None
         try:
-            aborted = future.result()
+            prepared: Preparation = future.result()
         except Exception as exc:
             problem = classify(exc, "cleaning up incomplete uploads")
             self.cleanup_attempts += 1
@@ -164,9 +152,8 @@ class Uploader:
                     self.stopping = True
             return
         self.cleanup_done = True
+        self.conditional_writes = prepared.conditional_writes
         self._config_fixed()
-        for key in aborted:
-            logger.warning("aborted an incomplete multipart upload of {} left by an earlier run", key)
 
     def _backoff(self, attempts: int) -> float:
         delay = min(self.config.retry_max_seconds, 2.0 ** max(attempts - 1, 0))
@@ -174,8 +161,7 @@ class Uploader:
 
     # ----- outcomes --------------------------------------------------------------------------
     def _record_error(self, message: str) -> None:
-        self.stats.failures += 1
-        self.stats.last_error = Failure(redact(message), _now())
+        self.stats.error(redact(message))
 
     def _config_problem(self, message: str) -> None:
         now = time.monotonic()
@@ -229,25 +215,41 @@ class Uploader:
 
     def _succeeded(self, outcome: Outcome) -> None:
         self._config_fixed()
-        self.stats.files_uploaded += 1 if outcome.uploaded_bytes else 0
-        self.stats.files_already_present += 0 if outcome.uploaded_bytes else 1
-        self.stats.bytes_uploaded += outcome.uploaded_bytes
-        self.stats.last_success = Success(outcome.path.name, outcome.key, _now(), outcome.verified_by)
+        self.stats.success(outcome.path.name, outcome.key, outcome.verified_by, outcome.uploaded_bytes)
+        self.stats.clash(outcome.clash)
         try:  # the file's mtime is when the recorder finished writing it
             self.stats.last_latency = time.time() - (self.layout.uploaded / outcome.path.name).stat().st_mtime
         except OSError:
             pass
         self.backlog.hurry(time.monotonic())
 
-    # ----- housekeeping ----------------------------------------------------------------------
     # ----- housekeeping and report ----------------------------------------------------------
     def housekeeping(self) -> None:
-        done = sweep(self.config, self.layout, self.free_bytes, self.in_flight.keys())
-        self.stats.deleted_by_retention += done.by_retention
-        self.stats.deleted_by_disk_guard += done.by_disk_guard
-        self.stats.deleted_unuploaded += len(done.unuploaded)
+        """One pass now, on this thread (the loop runs them in the pool: they ask the bucket)."""
+        self._swept(sweep(self.config, self.layout, self.job, self.free_bytes, frozenset(self.in_flight)))
+
+    def _start_sweep(self) -> None:
+        if self.sweep_future is None:
+            self.sweep_future = self.executor.submit(sweep, self.config, self.layout, self.job, self.free_bytes,
+                                                     frozenset(self.in_flight))
+            self.sweep_future.add_done_callback(lambda f: self.events.put((Event.SWEPT, f)))
+
+    def _sweep_finished(self, future: Future) -> None:
+        self.sweep_future = None
+        try:
+            self._swept(future.result())
+        except Exception:   # a bug here must not stop uploads; the next pass tries again
+            logger.exception("housekeeping failed")
+
+    def _swept(self, done: Sweep) -> None:
+        self.stats.deleted = done.add_to(self.stats.deleted)
+        self.stats.returned += len(done.returned)
+        for clash in done.clashes:
+            self.stats.clash(clash)
         for path in done.unuploaded:
             self.backlog.forget(path)
+        for path in done.returned:
+            self.backlog.offer(path)
         if done.disk_free is not None:
             self.disk_free = done.disk_free
 
@@ -264,9 +266,11 @@ class Uploader:
             files_uploaded=stats.files_uploaded, files_already_present=stats.files_already_present,
             bytes_uploaded_total=stats.bytes_uploaded, failures=stats.failures,
             last_upload_latency_seconds=stats.last_latency,
-            deleted=Deletions(stats.deleted_by_retention, stats.deleted_by_disk_guard, stats.deleted_unuploaded),
+            deleted=stats.deleted, returned_for_upload=stats.returned,
             skipped_unknown_files=tuple(sorted(self.backlog.warned_unknown)),
             disk=DiskSnapshot(self.disk_free, self.config.min_free_bytes),
+            host_id=self.config.host_id, conditional_writes=self.conditional_writes,
+            clashes=tuple(stats.clashes[c] for c in sorted(stats.clashes)),
         )
 
     def write_status(self) -> None:
@@ -289,6 +293,8 @@ class Uploader:
             self.finished(*value)
         elif kind is Event.CLEANUP:
             self._cleanup_finished(value)
+        elif kind is Event.SWEPT:
+            self._sweep_finished(value)
         elif kind is Event.SIGNAL:
             if not self.stopping:
                 logger.info("{} received: finishing uploads in flight, taking no new work", value)
@@ -296,7 +302,7 @@ class Uploader:
             self.stopping = True
 
     def _drained(self) -> bool:
-        if self.in_flight or self.cleanup_future is not None:
+        if self.in_flight or self.cleanup_future is not None or self.sweep_future is not None:
             return False
         if self.stopping:
             return True
@@ -312,7 +318,7 @@ class Uploader:
         if not self.once:
             self.observer = self.backlog.watch(self.events, Event.PATH, self.config.rescan_interval)
         self.scan()
-        self.housekeeping()
+        self._start_sweep()
         metrics = MetricsServer("127.0.0.1", self.config.metrics_port, lambda: metric_samples(self.latest)).start() \
             if self.config.metrics_port and not self.once else None
         notify("READY=1")
@@ -341,7 +347,7 @@ class Uploader:
                 if now >= next_scan:
                     next_scan = now + self.config.rescan_interval
                     self.scan()
-                    self.housekeeping()
+                    self._start_sweep()
                 if now >= next_status:
                     next_status = now + STATUS_INTERVAL
                     self.write_status()
@@ -363,7 +369,7 @@ class Uploader:
     def _wait_for_in_flight(self) -> None:
         deadline = time.monotonic() + self.config.stop_timeout
         next_status = 0.0
-        while self.in_flight or self.cleanup_future is not None:
+        while self.in_flight or self.cleanup_future is not None or self.sweep_future is not None:
             now = time.monotonic()
             if now >= deadline:
                 logger.warning("{} upload(s) still running after {:.0f}s; exiting anyway (the files stay in "

@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 import pytest
 from botocore.exceptions import ClientError
 
-from services.bucket.client import ObjectStore, transfer_config
+from services.bucket.client import transfer_config
+from services.bucket.store import ObjectStore
 from services.bucket.keys import object_key, stored_key
 from services.bucket.verify import remote_from_head, verify
 from services.common.config import ConfigError, EnvReader

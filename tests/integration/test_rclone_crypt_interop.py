@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from services.bucket.client import ObjectStore
+from services.bucket.store import ObjectStore
 from services.commands import decrypt as decrypt_cli
 from services.crypt.format import decrypt_file, encrypted_name, encrypted_size
 from services.crypt.keys import derive_keys, password_from_setting

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
+from services.commands.status import Thresholds, build_report
 from services.common.config import load_env
+from services.common.state_file import read_json
 from services.uploader.config import read_uploader_config
 from services.uploader.scheduler import Uploader
 from tests.support.s3_fixtures import BUCKET, SEGMENT, drop_segment, uploader_env
@@ -27,18 +29,41 @@ def run_once(env_file, **kwargs) -> int:
     return Uploader(config, once=True, install_signals=False, **kwargs).run()
 
 
-def test_retention_deletes_only_expired_uploaded_copies(tmp_path, s3_server, data_layout):
-    env = uploader_env(tmp_path, s3_server, data_layout, LOCAL_RETENTION_HOURS=24)
-    old = aged(data_layout.uploaded / "camera_1_2026-01-20_10-00-00.mp4", 30)
-    recent = aged(data_layout.uploaded / "camera_1_2026-01-23_10-00-00.mp4", 20)
+def age(path, hours: float):
+    stamp = time.time() - hours * 3600
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+def test_retention_deletes_only_expired_copies_the_bucket_still_holds(tmp_path, s3_server, data_layout):
+    """The bucket is asked again before each deletion: a copy whose object was replaced meanwhile
+    (by another host, on a server that ignores If-None-Match) is uploaded again, never deleted."""
+    env = uploader_env(tmp_path, s3_server, data_layout, LOCAL_RETENTION_HOURS=24, HOST_ID="host-a")
+    old, replaced, recent = (SEGMENT.format(cam=1, minute=m) for m in (1, 2, 3))
+    contents = {name: drop_segment(data_layout, name) for name in (old, replaced, recent)}
     unrelated = aged(data_layout.completed / "notes.txt", 100)
-    names = [SEGMENT.format(cam=1, minute=m) for m in (1, 2)]
-    for name in names:
-        drop_segment(data_layout, name)
     assert run_once(env) == 0
-    assert not old.exists() and recent.exists() and unrelated.exists()
-    assert sorted(p.name for p in data_layout.uploaded.iterdir()) == sorted(names + [recent.name])
-    assert len(list_keys(s3_server.client(), BUCKET)) == 2
+    for name, hours in ((old, 30), (replaced, 30), (recent, 20)):
+        age(data_layout.uploaded / name, hours)
+    client = s3_server.client()
+    key = f"site-a/2026/01/24/camera_1/{replaced}"
+    client.put_object(Bucket=BUCKET, Key=key, Body=b"host-b's footage", Metadata={"host-id": "host-b"})
+
+    assert run_once(env) == 0
+    assert not (data_layout.uploaded / old).exists() and unrelated.exists()
+    assert (data_layout.uploaded / recent).exists()
+    keys = list_keys(client, BUCKET)
+    conflict = [k for k in keys if k.startswith(key.removesuffix(".mp4") + ".conflict-")]
+    assert len(conflict) == 1, keys
+    assert client.get_object(Bucket=BUCKET, Key=conflict[0])["Body"].read() == contents[replaced]
+    assert client.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"host-b's footage"
+    # Re-uploaded, the copy is fresh again in uploaded/, and the clash is on record for `status`.
+    assert sorted(p.name for p in data_layout.uploaded.iterdir() if not p.name.startswith(".")) == [replaced, recent]
+    status = read_json(data_layout.state / "uploader.json")
+    assert status["returned_for_upload"] == 1
+    assert [(c["camera_id"], c["other_host"]) for c in status["clashes"]] == [(1, "host-b")]
+    report = build_report(data_layout, [], Thresholds(min_free_bytes=0))
+    assert any("camera 1 is written by two hosts: this one (host-a) and host-b" in line for line in report.problems)
 
 
 @pytest.mark.parametrize("opt_in", [False, True])

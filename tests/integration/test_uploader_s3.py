@@ -22,7 +22,7 @@ def status_of(layout) -> dict:
 
 
 def uploaded_names(layout) -> list[str]:
-    return sorted(p.name for p in layout.uploaded.iterdir())
+    return sorted(p.name for p in layout.uploaded.iterdir() if not p.name.startswith("."))   # receipts are hidden
 
 
 def test_segments_appear_with_keys_sizes_and_metadata(tmp_path, s3_server, data_layout, start_uploader):

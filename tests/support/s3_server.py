@@ -184,12 +184,16 @@ class SlowProxy:
         self.listener.close()
 
 
+PROBE_FOLDER = ".uploader-probe/"   # services.bucket.keys.probe_key
+
+
 def list_keys(client: Any, bucket: str, prefix: str = "") -> dict[str, int]:
-    """Every key under `prefix` with its size."""
+    """Every key under `prefix` with its size, but the uploaders' conditional-write probe objects."""
     found: dict[str, int] = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []) or []:
-            found[item["Key"]] = item["Size"]
+            if PROBE_FOLDER not in item["Key"]:
+                found[item["Key"]] = item["Size"]
     return found
 
 

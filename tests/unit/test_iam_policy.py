@@ -15,7 +15,7 @@ from services.commands.iam_policy import read_settings
 from services.common.config import ConfigError, EnvReader
 
 REPO = Path(__file__).resolve().parents[2]
-UPLOAD_PATH = ("services/bucket/client.py",) + tuple(
+UPLOAD_PATH = ("services/bucket/client.py", "services/bucket/store.py") + tuple(
     str(p.relative_to(REPO)) for p in sorted((REPO / "services/uploader").glob("*.py")))
 # coverage, clip and sync --verify list and read (catalog); decrypt and clip fetch single objects.
 READ_COMMANDS = ("services/bucket/catalog.py", "services/bucket/objects.py")

@@ -1,17 +1,20 @@
 """The uploader against moto in-process: verification, idempotence, conflicts, housekeeping."""
 import os
 import time
+from datetime import datetime, timezone
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 
-from services.bucket.client import ObjectStore, classify, make_client, transfer_config
+from services.bucket.client import classify, make_client, transfer_config
+from services.bucket.store import ObjectStore
 from services.common.config import EnvReader
 from services.common.data_layout import DataLayout
 from services.common.state_file import read_json
 from services.uploader.config import read_uploader_config
 from services.uploader.job import OutcomeKind, SegmentJob
+from services.uploader.receipts import read_receipt
 from services.uploader.scheduler import Uploader
 
 BUCKET = "unit-bucket"
@@ -104,7 +107,8 @@ def test_clash_in_uploaded_folder_keeps_both(setup):
     (layout.uploaded / NAME).write_bytes(b"older copy")
     outcome = SegmentJob(config, store, layout).run(put_segment(layout))
     assert outcome.kind == "done"
-    assert len(list(layout.uploaded.iterdir())) == 2 and (layout.uploaded / NAME).read_bytes() == b"older copy"
+    kept = [p for p in layout.uploaded.iterdir() if not p.name.startswith(".")]
+    assert len(kept) == 2 and (layout.uploaded / NAME).read_bytes() == b"older copy"
 
 
 def test_missing_bucket_is_a_configuration_problem_and_file_stays(tmp_path, s3):
@@ -136,16 +140,29 @@ def test_run_once_uploads_all_skips_unknown_and_writes_status(setup):
         put_segment(layout, name)
     (layout.completed / "notes.txt").write_text("not a segment")
     (layout.completed / ".camera_1_2026-01-24_15-00-00.mp4.tmp").write_bytes(b"partial")
-    # A crashed run's incomplete multipart upload under our prefix, and someone else's.
-    client.create_multipart_upload(Bucket=BUCKET, Key="cams/2026/01/24/camera_1/stale.mp4")
+    # This host's crashed run left a multipart upload (its journal lists it); another host sharing
+    # the prefix has one in flight, and one more lives outside the prefix.
+    stale = client.create_multipart_upload(Bucket=BUCKET, Key="cams/2026/01/24/camera_1/stale.mp4")["UploadId"]
+    client.create_multipart_upload(Bucket=BUCKET, Key="cams/2026/01/24/camera_9/other-host.mp4")
     client.create_multipart_upload(Bucket=BUCKET, Key="other/keep.mp4")
+    journal = layout.state / "multipart-uploads"
+    journal.write_text(f"{stale} cams/2026/01/24/camera_1/stale.mp4\n")
+    store = ObjectStore.for_config(config, journal=journal)
+
+    def started_just_now(parsed, **_):   # moto dates every upload 2010; a real server says when
+        for upload in parsed.get("Uploads", []):
+            upload["Initiated"] = datetime.now(timezone.utc)
+    store.client.meta.events.register("after-call.s3.ListMultipartUploads", started_just_now)
     assert Uploader(config, store=store, once=True, install_signals=False).run() == 0
     keys = {o["Key"] for o in client.list_objects_v2(Bucket=BUCKET)["Contents"]}
-    assert keys == {f"cams/2026/01/24/camera_1/{n}" for n in names}
-    assert sorted(p.name for p in layout.uploaded.iterdir()) == names
+    assert keys == {f"cams/2026/01/24/camera_1/{n}" for n in names} | {"cams/.uploader-probe/" + config.host_id}
+    assert sorted(p.name for p in layout.uploaded.iterdir() if not p.name.startswith(".")) == names
+    assert all(read_receipt(layout.uploaded / n).key == f"cams/2026/01/24/camera_1/{n}" for n in names)
+    assert journal.read_text() == ""
     assert sorted(p.name for p in layout.completed.iterdir()) == [".camera_1_2026-01-24_15-00-00.mp4.tmp",
                                                                   "notes.txt"]
-    assert [u["Key"] for u in client.list_multipart_uploads(Bucket=BUCKET)["Uploads"]] == ["other/keep.mp4"]
+    left = sorted(u["Key"] for u in client.list_multipart_uploads(Bucket=BUCKET)["Uploads"])
+    assert left == ["cams/2026/01/24/camera_9/other-host.mp4", "other/keep.mp4"]
     status = read_json(layout.state / "uploader.json")
     assert status["files_uploaded"] == 5 and status["queue"]["files"] == 0
     assert status["skipped_unknown_files"] == ["notes.txt"]
