@@ -102,6 +102,46 @@ def test_other_content_is_never_overwritten(setup, same_size):
     assert outcome2.key == outcome.key and outcome2.uploaded_bytes == 0
 
 
+@pytest.mark.parametrize("size_mb", [0, 11])   # one PUT, and a multipart upload's CompleteMultipartUpload
+@pytest.mark.parametrize("guarded", [True, False])
+def test_a_key_taken_between_head_and_put_is_refused_by_the_server_and_chosen_again(setup, monkeypatch,
+                                                                                  guarded, size_mb):
+    """Another host wrote the key after our HEAD: with If-None-Match the server refuses ours (412),
+    and the job uploads next to it; without the header the other host's object is replaced."""
+    config, client, store, layout = setup
+    theirs = b"host-b's footage"
+    real_head, raced = store.head, []
+
+    def head_then_race(key):   # our HEAD sees nothing; then the other host's PUT lands
+        remote = real_head(key)
+        if key == KEY and not raced:
+            raced.append(key)
+            client.put_object(Bucket=BUCKET, Key=KEY, Body=theirs, Metadata={"host-id": "host-b"})
+        return remote
+    monkeypatch.setattr(store, "head", head_then_race)
+    store.no_overwrite.enabled = guarded
+    ours = os.urandom(size_mb * 1024 * 1024 or 4096)
+    outcome = SegmentJob(config, store, layout).run(put_segment(layout, data=ours))
+    assert outcome.kind == "done"
+    if guarded:
+        assert ".conflict-" in outcome.key and outcome.clash is not None and outcome.clash.other_host == "host-b"
+        assert client.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == theirs
+        assert client.get_object(Bucket=BUCKET, Key=outcome.key)["Body"].read() == ours
+    else:   # what the receipt and the check before deletion are for
+        assert outcome.key == KEY and client.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == ours
+
+
+def test_the_probe_finds_whether_the_server_refuses_to_overwrite(setup, monkeypatch):
+    config, client, store, layout = setup
+    assert store.probe_conditional_writes("cams/.uploader-probe/h", b"probe") is True   # moto honours it
+    assert store.no_overwrite.enabled
+    ignoring = ObjectStore.for_config(config)
+    ignoring.client.meta.events.register("before-parameter-build.s3.PutObject",
+                                         lambda params, **_: params.pop("IfNoneMatch", None))
+    assert ignoring.probe_conditional_writes("cams/.uploader-probe/h2", b"probe") is False
+    assert not ignoring.no_overwrite.enabled
+
+
 def test_clash_in_uploaded_folder_keeps_both(setup):
     config, client, store, layout = setup
     (layout.uploaded / NAME).write_bytes(b"older copy")
