@@ -74,7 +74,7 @@ def read_settings(env: EnvReader) -> Settings:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     client = None
     if settings.uploader is not None and args.source.startswith("s3://"):
-        from services.bucket.client import make_client   # loads boto3: only for S3 sources
+        from services.bucket.client import make_client  # loads boto3: only for S3 sources
 
         client = make_client(settings.uploader)
     return decrypt(args, settings.keys, client)
@@ -117,7 +117,7 @@ def _decrypt_local(source: Path, output: str, keys: CryptKeys) -> int:
 
 
 def _decrypt_object(client: Any, bucket: str, key: str, output: str, keys: CryptKeys) -> int:
-    from services.bucket.objects import open_first   # loads boto3: only for S3 sources
+    from services.bucket.objects import open_first  # loads boto3: only for S3 sources
 
     # The key as given, else with the ".bin" rclone appends.
     found = open_first(client, bucket, [key] if key.endswith(SUFFIX) else [key, key + SUFFIX])

@@ -8,34 +8,20 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Callable
 
+from services.commands.checks import Check, summary
 from services.commands.status import human_bytes
 from services.common.config import ConfigError, EnvReader
-from services.common.data_layout import DataLayout
-from services.common.redact import redact
+from services.common.data_layout import DataLayout, MoveMethod
+from services.common.filesystem import largest_segment, probe_filesystem
 from services.recorder.config import CameraConfig, RecorderConfig, read_recorder_config
 from services.recorder.ffmpeg_command import FfmpegVersion, audio_plan, build_probe_command, parse_probe_output
 from services.recorder.runs import ffmpeg_version
 
-if TYPE_CHECKING:   # the bucket wing loads boto3: imported where the bucket checks run
-    from services.bucket.probe import Failure
-
 UNIT_DIR = Path("/etc/systemd/system")
 UNITS = ("video-recorder.service", "s3-uploader.service")
 PROBE_TIMEOUT = 20
-
-
-@dataclass(frozen=True)
-class Check:
-    level: str  # ok | warn | fail
-    name: str
-    detail: str
-    hint: str = ""
-
-    def line(self) -> str:
-        hint = f"\n       fix: {self.hint}" if self.hint and self.level != "ok" else ""
-        return f"{self.level:<4}  {self.name}: {redact(self.detail)}{hint}"
 
 
 def check_env_file(path: Path | None) -> list[Check]:
@@ -101,6 +87,40 @@ def check_disk(layout: DataLayout, min_free_bytes: int) -> Check:
     return Check("ok", "disk", detail)
 
 
+def check_filesystem(layout: DataLayout, segment_seconds: int) -> Check:
+    """Links, moves, fsync and the largest file on the file system segments are written to."""
+    folder = next((f for f in (layout.completed, layout.root) if f.is_dir()), None)
+    if folder is None:
+        return Check("warn", "file system", f"{layout.root} does not exist yet", "start the recorder once")
+    found = probe_filesystem(folder)
+    where = f"{found.fstype} at {found.mount_point}"
+    if found.problem or found.move is None:
+        return Check("fail", "file system", f"{where}: {found.problem}",
+                     "point DATA_DIR at a writable local disk (ext4, exFAT, FAT32, NTFS, NFS or SMB)")
+    if found.max_file_bytes is not None and largest_segment(segment_seconds) > found.max_file_bytes:
+        return Check("fail", "file system",
+                     f"{where} holds files up to {human_bytes(found.max_file_bytes)}; a {segment_seconds} s segment "
+                     f"of a 20 Mbit/s camera is {human_bytes(largest_segment(segment_seconds))}",
+                     "lower SEGMENT_DURATION, or format the disk exFAT or ext4")
+    detail = f"{where}: moves by {found.move.value}, fsync works"
+    if found.move is MoveMethod.CHECKED_RENAME:
+        return Check("warn", "file system", detail + " (no atomic no-replace rename: safe while one recorder and "
+                     "one uploader use this DATA_DIR, as their locks ensure)", "prefer ext4 or the kernel's exFAT driver")
+    return Check("ok", "file system", detail)
+
+
+def check_hosts(layout: DataLayout) -> list[Check]:
+    """A camera id that another host also writes to the bucket (seen by this host's uploader)."""
+    from services.common.state_file import read_snapshot
+    from services.uploader.report import STATE_FILE, UploaderSnapshot
+
+    snapshot = read_snapshot(layout.state / STATE_FILE, UploaderSnapshot)
+    if snapshot is None:
+        return []
+    return [Check("fail", "hosts", line, "give each camera id to one host (CAMERA_<N>_URL), then restart the "
+                  "uploader") for line in snapshot.clash_lines()]
+
+
 def check_units(unit_dir: Path = UNIT_DIR) -> list[Check]:
     checks = []
     for unit in UNITS:
@@ -121,7 +141,10 @@ def run_recorder_checks(env_path: Path | None, env: EnvReader, min_free_bytes: i
         checks.append(ffmpeg)
         if version is not None:
             checks += check_cameras(config, version)
-        checks.append(check_disk(DataLayout(config.common.data_dir), min_free_bytes))
+        layout = DataLayout(config.common.data_dir)
+        checks.append(check_disk(layout, min_free_bytes))
+        checks.append(check_filesystem(layout, config.segment_duration))
+        checks += check_hosts(layout)
     checks += check_units()
     return checks
 
@@ -154,185 +177,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     env = settings.env
     checks = run_recorder_checks(env.file, env, settings.min_free_bytes)
     if env.get(S3_BUCKET_NAME):
+        from services.commands.doctor_bucket import run_bucket_checks  # loads boto3
         checks += run_bucket_checks(EnvReader(env.values, env.source), already=checks)
     text, code = summary(checks)
     print(text)
     return code
 
 
-def summary(checks: Iterable[Check]) -> tuple[str, int]:
-    checks = list(checks)
-    fails = sum(c.level == "fail" for c in checks)
-    warns = sum(c.level == "warn" for c in checks)
-    text = "\n".join(c.line() for c in checks) + f"\n\n{fails} failed, {warns} warnings, {len(checks) - fails - warns} ok"
-    return text, 1 if fails else 0
-
-
-# ----- the bucket ---------------------------------------------------------------------------------
-POLICY_HINT = "see `python -m services iam-policy`"
-
-
-def _reason(exc: BaseException, what: str) -> str:
-    from services.bucket.client import classify
-    return str(classify(exc, what))
-
-
-def _unreadable(name: str, failure: Failure, action: str) -> Check:
-    """A read of a bucket setting that failed: warn, never fail (servers and policies may not allow it)."""
-    if failure.unsupported:
-        return Check("warn", name, f"cannot check: this server does not implement it ({failure.code})",
-                     "check the setting in the storage provider's console")
-    if failure.denied:
-        return Check("warn", name, f"cannot check: no permission ({action})",
-                     f"run doctor with admin credentials to see it; {action} is in the admin policy ({POLICY_HINT})")
-    return Check("warn", name, f"cannot check: {failure.reason}", "")
-
-
-def _reachable(client: Any, bucket: str, prefix: str, where: str) -> Check:
-    from services.bucket.probe import Reach, reachability
-
-    found = reachability(client, bucket, prefix)
-    if found.reach is Reach.HEAD:
-        return Check("ok", "bucket", f"s3://{bucket} at {where} is reachable")
-    if found.reach is Reach.MISSING:
-        return Check("fail", "bucket", f"s3://{bucket} does not exist at {where}",
-                     "create the bucket, or fix S3_BUCKET_NAME / S3_ENDPOINT_URL / AWS_REGION")
-    if found.reach is Reach.LISTING:
-        return Check("ok", "bucket", f"s3://{bucket} at {where} is reachable (listing allowed under {prefix!r})")
-    failure = found.failure
-    hints = {"SignatureDoesNotMatch": "fix AWS_SECRET_ACCESS_KEY",
-             "InvalidAccessKeyId": "fix AWS_ACCESS_KEY_ID (and the secret)",
-             "NoSuchBucket": "create the bucket, or fix S3_BUCKET_NAME",
-             "AccessDenied": f"the keys need s3:ListBucket on the bucket ({POLICY_HINT})",
-             "PermanentRedirect": "set AWS_REGION to the bucket's region",
-             "AuthorizationHeaderMalformed": "set AWS_REGION to the bucket's region"}
-    hint = hints.get(failure.code, "check S3_ENDPOINT_URL, the network and the keys")
-    reason = f"s3://{bucket}: cannot connect to {where}" if failure.no_connection else failure.reason
-    return Check("fail", "bucket", reason, hint)
-
-
-def _writable(client: Any, config: Any) -> Check:
-    from services.bucket.probe import WriteStep, probe_folder, write_probe
-
-    probe = write_probe(client, config.bucket, config.prefix, config.sse, config.sse_kms_key_id)
-    where = f"s3://{config.bucket}/{probe.key}"
-    if probe.failed_at is None:
-        return Check("ok", "bucket write",
-                     f"wrote, read back and deleted a probe under {probe_folder(config.prefix)}")
-    if probe.failed_at is WriteStep.COMPARE:
-        return Check("fail", "bucket write", f"the probe {where} read back different bytes", "check the S3 server")
-    failure = probe.failure
-    if probe.failed_at is WriteStep.WRITE:
-        return Check("fail", "bucket write", failure.reason,
-                     f"the uploader needs s3:PutObject on arn:aws:s3:::{config.bucket}/{config.prefix}* ({POLICY_HINT})")
-    if probe.failed_at is WriteStep.READ_BACK:
-        return Check("fail", "bucket write", failure.reason + f" (the probe stays at {where})",
-                     f"the uploader needs s3:GetObject to verify uploads ({POLICY_HINT})")
-    if failure.denied:
-        return Check("ok", "bucket write", f"wrote and read back a probe; no delete permission, as the "
-                                           f"least-privilege policy intends, or object lock keeps it (the probe stays at {where})")
-    return Check("warn", "bucket write", f"wrote and read back a probe, but could not delete it "
-                                         f"({failure.reason}); it stays at {where}",
-                 "delete it by hand, or let the lifecycle expiry remove it")
-
-
-def _encryption(client: Any, config: Any) -> Check:
-    from services.bucket.probe import Answer, default_encryption
-
-    name = "bucket encryption"
-    per_upload = f"; uploads ask for {config.sse} themselves (S3_SSE)" if config.sse else ""
-    found = default_encryption(client, config.bucket)
-    if found.answer is Answer.NOT_SET:
-        return Check("warn", name, f"no default encryption on s3://{config.bucket}{per_upload}",
-                     f"aws s3api put-bucket-encryption --bucket {config.bucket} --server-side-encryption-configuration "
-                     "'{\"Rules\":[{\"ApplyServerSideEncryptionByDefault\":{\"SSEAlgorithm\":\"AES256\"}}]}'"
-                     + ("" if config.sse else ", or set S3_SSE=aes256"))
-    if found.answer is Answer.FAILED:
-        return _unreadable(name, found.failure, "s3:GetEncryptionConfiguration")
-    if found.answer is Answer.NOT_REPORTED:
-        return Check("warn", name, f"cannot check: the server does not report it{per_upload}",
-                     "check the server's encryption settings")
-    return Check("ok", name, f"default encryption {', '.join(found.algorithms)}")
-
-
-def _public_access(client: Any, config: Any) -> Check:
-    from services.bucket.probe import Answer, public_access_block
-
-    name = "bucket public access"
-    hint = (f"aws s3api put-public-access-block --bucket {config.bucket} --public-access-block-configuration "
-            "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true")
-    block = public_access_block(client, config.bucket)
-    if block.answer is Answer.NOT_SET:
-        return Check("warn", name, f"s3://{config.bucket} has no public access block "
-                                   "(an account-wide block may still apply)", hint)
-    if block.answer is Answer.FAILED:
-        return _unreadable(name, block.failure, "s3:GetBucketPublicAccessBlock")
-    if block.answer is Answer.NOT_REPORTED:
-        return Check("warn", name, "cannot check: the server does not report it",
-                     "make sure the bucket is not public in the server's settings")
-    if block.off:
-        return Check("warn", name, f"not all public access blocked: {', '.join(block.off)} off", hint)
-    return Check("ok", name, "all public access blocked")
-
-
-def _object_lock(client: Any, config: Any) -> Check:
-    from services.bucket.probe import Answer, object_lock
-
-    name = "bucket object lock"
-    days = config.object_lock_days
-    wanted = f"S3_OBJECT_LOCK_DAYS={days}"
-    lock = object_lock(client, config.bucket)
-    if lock.answer is Answer.FAILED:
-        found = _unreadable(name, lock.failure, "s3:GetBucketObjectLockConfiguration")
-        if days:
-            return Check("warn", name, f"{found.detail}; {wanted} needs a bucket with object lock", found.hint)
-        return found
-    if lock.answer is Answer.NOT_REPORTED:
-        if days:
-            return Check("warn", name, f"cannot check: the server does not report object lock, and {wanted} "
-                                       "needs it: uploads may be refused or kept without retention",
-                         "use a server with object lock, or set S3_OBJECT_LOCK_DAYS=0")
-        return Check("warn", name, "cannot check: the server does not report object lock", "")
-    default = lock.default
-    default_text = (f", bucket default {default.mode or '?'} {default.days or default.years}"
-                    f" {'days' if default.days else 'years'}") if default else ""
-    if lock.enabled:
-        mine = (f"; every upload is retained {days} days ({config.object_lock_mode})" if days
-                else "; S3_OBJECT_LOCK_DAYS=0, so uploads set no retention of their own")
-        return Check("ok", name, f"enabled{default_text}{mine}")
-    if days:
-        return Check("warn", name, f"disabled on s3://{config.bucket}, but {wanted}: the setting cannot work "
-                                   "(S3 refuses retention dates on such a bucket)",
-                     "object lock can only be chosen when creating a bucket (or enabled with versioning via "
-                     "put-object-lock-configuration); create one with --object-lock-enabled-for-bucket, "
-                     "or set S3_OBJECT_LOCK_DAYS=0")
-    return Check("ok", name, "disabled (S3_OBJECT_LOCK_DAYS=0)")
-
-
-def run_bucket_checks(env: EnvReader, already: Iterable[Check] = (), client: Any = None) -> list[Check]:
-    """Reachable, writable (probe), encryption, public access block and object lock of the bucket."""
-    from services.uploader.config import read_uploader_config
-
-    try:
-        config = read_uploader_config(env)
-    except ConfigError as exc:
-        seen = {c.detail for c in already}
-        return [Check("fail", "uploader configuration", str(issue), "edit the key in .env")
-                for issue in exc.issues if str(issue) not in seen] or \
-            [Check("fail", "uploader configuration", "invalid (see above)", "edit the keys in .env")]
-    if client is None:
-        from services.bucket.client import make_client
-        try:
-            client = make_client(config)
-        except Exception as exc:  # noqa: BLE001 - e.g. a broken ~/.aws/config
-            return [Check("fail", "bucket", _reason(exc, "creating the S3 client"), "check the AWS settings")]
-    reachable = _reachable(client, config.bucket, config.prefix, config.safe_endpoint)
-    if reachable.level == "fail":
-        return [reachable]
-    checks = [reachable]
-    for check in (_writable, _encryption, _public_access, _object_lock):
-        try:
-            checks.append(check(client, config))
-        except Exception as exc:  # noqa: BLE001 - a check that breaks is one line, not a traceback
-            checks.append(Check("fail", "bucket", _reason(exc, check.__name__.strip("_")), ""))
-    return checks

@@ -10,7 +10,6 @@ from services.bucket.lifecycle import LifecyclePolicy, apply_rule, build_rule, d
 from services.common.config import EnvReader
 from services.uploader.config import UploaderConfig, read_uploader_config
 
-
 NAME = "lifecycle"
 HELP = "apply the bucket lifecycle rule (colder class, expiry)"
 

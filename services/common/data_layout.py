@@ -170,3 +170,8 @@ def _remember(device: int, method: MoveMethod, folder: Path, refusals: list[str]
         _methods[device] = method
     log = logger.warning if method is MoveMethod.CHECKED_RENAME else logger.info
     log("the file system of {} refuses {}; moves there use {}", folder, ", ".join(refusals), method.value)
+
+
+def move_method(folder: Path) -> MoveMethod:
+    """How moves into `folder` are made (what a move there has found; link+unlink until one has)."""
+    return _methods.get(os.stat(folder).st_dev, MoveMethod.LINK)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from services.bucket.keys import object_key
+from services.commands.doctor import check_filesystem
 from services.common import data_layout
 from services.common.data_layout import DataLayout, MoveMethod, move_no_clobber
 from services.common.segment_names import parse_name
@@ -128,3 +129,16 @@ def record_and_upload(tmp_path, layout, cameras, server):
         body = server.client().get_object(Bucket=BUCKET, Key=object_key("usb/", parse_name(path.name)))
         assert hashlib.md5(body["Body"].read()).hexdigest() == hashlib.md5(path.read_bytes()).hexdigest()
     assert "moves there use" in recorder.output() and "moves there use" in uploader.output()
+
+
+def test_doctor_explains_an_exfat_data_dir(exfat, monkeypatch):
+    monkeypatch.setattr(data_layout, "_methods", {})
+    layout = DataLayout(exfat / "data")
+    layout.prepare()
+    check = check_filesystem(layout, segment_seconds=600)
+    fuse = not kernel_has_exfat()
+    assert check.level == ("warn" if fuse else "ok") and check.name == "file system", check
+    assert ("fuseblk" if fuse else "exfat") in check.detail and "fsync works" in check.detail
+    method = MoveMethod.CHECKED_RENAME if fuse else MoveMethod.RENAME_NOREPLACE
+    assert method.value in check.detail
+    assert not [p for p in layout.completed.iterdir()], "the probe left a file behind"

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from services.commands.doctor import check_hosts
 from services.commands.status import Thresholds, build_report
 from services.common.config import load_env
 from services.common.state_file import read_json
@@ -64,6 +65,7 @@ def test_retention_deletes_only_expired_copies_the_bucket_still_holds(tmp_path, 
     assert [(c["camera_id"], c["other_host"]) for c in status["clashes"]] == [(1, "host-b")]
     report = build_report(data_layout, [], Thresholds(min_free_bytes=0))
     assert any("camera 1 is written by two hosts: this one (host-a) and host-b" in line for line in report.problems)
+    assert [(c.level, c.name) for c in check_hosts(data_layout)] == [("fail", "hosts")]
 
 
 @pytest.mark.parametrize("opt_in", [False, True])

@@ -1,0 +1,80 @@
+"""What the file system under DATA_DIR can do, found by trying it (for `doctor`).
+
+USB disks and SD cards come formatted exFAT or FAT32, NAS folders are NFS or SMB: they differ
+in hard links, rename flags, fsync, free space and the largest file. Each is tried on a small
+hidden file in the folder itself, which is removed afterwards.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.common.data_layout import MoveMethod, move_method, move_no_clobber
+
+# File systems whose largest file is 4 GiB - 1 byte.
+SMALL_FILE_LIMIT = {"vfat": 2**32 - 1, "msdos": 2**32 - 1, "fat": 2**32 - 1}
+# A generous camera: 20 Mbit/s (4K H.264 main streams are 8-16).
+HIGH_BITRATE_BYTES_PER_SECOND = 20_000_000 // 8
+
+
+@dataclass(frozen=True)
+class FileSystemReport:
+    folder: Path
+    fstype: str                  # from /proc/self/mounts ("ext4", "fuseblk", "exfat", "vfat", "nfs4", ...)
+    mount_point: str
+    move: MoveMethod | None      # None: no move worked
+    fsync: bool
+    free_bytes: int
+    max_file_bytes: int | None   # None: no limit a segment could reach
+    problem: str = ""            # what failed, when something did
+
+
+def mount_of(path: Path, mounts: str | None = None) -> tuple[str, str]:
+    """(mount point, file system type) of the mount holding `path`: the longest matching prefix."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/self/mounts").read_text()
+        except OSError:
+            return "/", "unknown"
+    resolved = str(path.resolve())
+    best = ("/", "unknown")
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = resolved == point or resolved.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best[0]):
+            best = (point, fields[2])
+    return best
+
+
+def largest_segment(segment_seconds: int) -> int:
+    return segment_seconds * HIGH_BITRATE_BYTES_PER_SECOND
+
+
+def probe_filesystem(folder: Path) -> FileSystemReport:
+    point, fstype = mount_of(folder)
+    free = shutil.disk_usage(folder).free
+    limit = SMALL_FILE_LIMIT.get(fstype)
+    first, second = folder / f".fs-probe-{os.getpid()}", folder / f".fs-probe-{os.getpid()}-moved"
+    synced, method, problem = False, None, ""
+    try:
+        with open(first, "wb") as handle:
+            handle.write(b"probe")
+            handle.flush()
+            os.fsync(handle.fileno())
+            synced = True
+        move_no_clobber(first, second)
+        method = move_method(folder)
+    except OSError as exc:
+        problem = f"{exc.strerror or exc} ({'moving' if synced else 'writing and syncing'} a file in {folder})"
+    finally:
+        for leftover in (first, second):
+            try:
+                leftover.unlink()
+            except OSError:
+                pass
+    return FileSystemReport(folder, fstype, point, method, synced, free, limit, problem)

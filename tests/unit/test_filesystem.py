@@ -1,0 +1,44 @@
+"""What `doctor` finds out about the file system under DATA_DIR."""
+from pathlib import Path
+
+from services.commands.doctor import check_filesystem
+from services.common import filesystem
+from services.common.data_layout import DataLayout
+from services.common.filesystem import largest_segment, mount_of, probe_filesystem
+
+MOUNTS = """/dev/sda1 / ext4 rw 0 0
+/dev/sdb1 /media/usb vfat rw 0 0
+/dev/sdc1 /media/usb\\040disk fuseblk rw 0 0
+server:/footage /mnt/nas nfs4 rw 0 0
+"""
+
+
+def test_the_longest_mount_point_holding_the_path_wins():
+    assert mount_of(Path("/media/usb/data"), MOUNTS) == ("/media/usb", "vfat")
+    assert mount_of(Path("/media/usb disk/data"), MOUNTS) == ("/media/usb disk", "fuseblk")
+    assert mount_of(Path("/media/usbx"), MOUNTS) == ("/", "ext4")
+    assert mount_of(Path("/mnt/nas"), MOUNTS) == ("/mnt/nas", "nfs4")
+
+
+def test_a_local_disk_moves_by_link_and_syncs(tmp_path):
+    found = probe_filesystem(tmp_path)
+    assert found.problem == "" and found.fsync and found.move is not None and found.free_bytes > 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fat32_cannot_hold_long_segments_of_a_busy_camera(tmp_path, monkeypatch):
+    layout = DataLayout(tmp_path / "data")
+    layout.prepare()
+    monkeypatch.setattr(filesystem, "mount_of", lambda path: ("/media/usb", "vfat"))
+    assert check_filesystem(layout, 600).level == "ok"           # 1.5 GB at 20 Mbit/s
+    long = check_filesystem(layout, 3600)                          # 9 GB: over FAT32's 4 GiB
+    assert long.level == "fail" and "SEGMENT_DURATION" in long.hint
+    assert largest_segment(3600) > 2**32
+
+
+def test_a_folder_that_refuses_writes_fails(tmp_path, monkeypatch):
+    layout = DataLayout(tmp_path / "data")
+    layout.prepare()
+    monkeypatch.setattr(filesystem.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(5, "Input/output error")))
+    check = check_filesystem(layout, 600)
+    assert check.level == "fail" and "Input/output error" in check.detail
