@@ -4,13 +4,15 @@ from __future__ import annotations
 import re
 import threading
 
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]*)@")
+# The password runs to the LAST "@" of the word: cameras accept unencoded "@" and "/" in
+# passwords, and masking too much (a later "@" in the same word) is the safe mistake.
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/\s]*):(?P<password>\S*)@")
 _secrets: set[str] = set()
 _lock = threading.Lock()
 
 
 def mask_url(url: str) -> str:
-    """rtsp://admin:pw@host/x -> rtsp://admin:***@host/x"""
+    """rtsp://admin:pw@host/x -> rtsp://admin:***@host/x (also rtsp://admin:p@ss@host/x)"""
     return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
 
 

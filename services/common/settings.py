@@ -140,6 +140,8 @@ EVERYONE = RECORDER | UPLOADER | COMMANDS
 # ----- shared -----------------------------------------------------------------------------------
 DATA_DIR = text("DATA_DIR", "./data", "root of videos/, logs/ and state/", EVERYONE)
 LOG_LEVEL = choice("LOG_LEVEL", "info", LOG_LEVELS, "log verbosity", EVERYONE)
+LOG_FILE = text("LOG_FILE", "auto", "rotated <service>.log: auto (only outside systemd), true, false or a directory",
+                RECORDER | UPLOADER)
 
 # ----- recorder ---------------------------------------------------------------------------------
 CAMERA_URL = optional("CAMERA_<N>_URL", "rtsp:// or rtsps:// URL of camera N (N: the id in file names)",

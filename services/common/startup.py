@@ -5,10 +5,14 @@ import argparse
 import sys
 from typing import Callable, TypeVar
 
-from services.common.config import EX_CONFIG, CommonConfig, ConfigError, EnvReader, load_env
+from services.common.config import EX_CONFIG, CommonConfig, ConfigError, ConfigIssue, EnvReader, load_env
+from services.common.log_output import LogFile, print_crash, print_error, read_log_file
 
 T = TypeVar("T")
 EX_TEMPFAIL = 75  # another daemon of the same kind holds this DATA_DIR
+# LOG_FILE, read with the other settings (its problems join theirs) and kept for run_daemon:
+# the daemons' config records do not carry it.
+_log_file = LogFile()
 
 
 def add_env_file_argument(parser: argparse.ArgumentParser) -> None:
@@ -17,13 +21,22 @@ def add_env_file_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def load_config_or_exit(env_file: str | None, read: Callable[[EnvReader], T]) -> T:
-    """Read and validate settings; on any problem print one line per key and exit 78."""
+    """Read and validate settings; on any problem print one line per key and exit 78.
+
+    The lines are errors in the journal (`<3>`), as is a crash before logging is set up."""
+    global _log_file
+    sys.excepthook = print_crash
     try:
-        return read(load_env(env_file))
+        env = load_env(env_file)
+        _log_file = read_log_file(env)
+        return read(env)
     except ConfigError as exc:
-        for line in exc.lines():
-            print(line, file=sys.stderr)
+        _report(exc)
         sys.exit(EX_CONFIG)
+
+
+def _report(error: ConfigError) -> None:
+    print_error("\n".join(error.lines()))
 
 
 def run_daemon(service: str, role: str, common: CommonConfig, run: Callable[[], int]) -> int:
@@ -31,12 +44,17 @@ def run_daemon(service: str, role: str, common: CommonConfig, run: Callable[[], 
     from services.common.daemon_lock import AlreadyRunning, DaemonLock
     from services.common.data_layout import DataLayout
     from services.common.logging_setup import setup_logging
+    from services.common.settings import LOG_FILE
 
     layout = DataLayout(common.data_dir)
-    setup_logging(service, common.log_level, layout.logs)
+    try:
+        setup_logging(service, common.log_level, layout.logs, _log_file)
+    except OSError as exc:   # LOG_FILE names a folder this user cannot write
+        _report(ConfigError([ConfigIssue(LOG_FILE.name, str(exc))]))
+        return EX_CONFIG
     try:
         with DaemonLock(layout.state / f"{role}.lock"):
             return run()
     except AlreadyRunning as exc:
-        print(f"{service}: another {role} is running on this DATA_DIR ({exc})", file=sys.stderr)
+        print_error(f"{service}: another {role} is running on this DATA_DIR ({exc})")
         return EX_TEMPFAIL
