@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import io
 import os
@@ -28,7 +29,11 @@ from services.crypt.format import (
     plain_name,
     plain_size,
 )
-from services.crypt.keys import CryptError, content_fingerprint, derive_keys, password_from_setting, reveal
+from services.common.config import EnvReader
+from services.common.startup import load_config_or_exit
+from services.crypt.config import read_encryption
+from services.crypt.keys import (_OBSCURE_KEY, CryptError, content_fingerprint, derive_keys, password_from_setting,
+                                 reveal)
 from services.crypt.reader import EncryptingReader
 
 KIB64 = BLOCK_DATA_SIZE
@@ -356,3 +361,43 @@ def test_decrypt_cli_local(tmp_path, keys, other_keys, capsys):
     assert decrypt_cli.decrypt(_args("s3://bucket/key.bin", tmp_path / "x.mp4"), keys, None) == 78
     assert decrypt_cli.decrypt(_args(source, tmp_path / "x.mp4"), None, None) == 78
     assert not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.parametrize("value, problem", [("  pass phrase ", "has spaces at its start or end"),
+                                            ("pass phrase\t", "has spaces at its start or end"),
+                                            ("   ", "is only spaces")])
+def test_spaces_around_the_password_are_refused_with_exit_78(tmp_path, capsys, value, problem):
+    """Neither stripped (earlier versions) nor kept (rclone): the operator chooses, nothing is
+    encrypted meanwhile with a key the other side would not derive."""
+    env_file = tmp_path / "crypt.env"
+    env_file.write_text(f'ENCRYPTION_PASSWORD="{value}"\n')
+
+    def read(env: EnvReader):
+        keys = read_encryption(env)
+        env.check()
+        return keys
+
+    with pytest.raises(SystemExit) as info:
+        load_config_or_exit(str(env_file), read)
+    err = capsys.readouterr().err
+    assert info.value.code == 78 and f"ENCRYPTION_PASSWORD: {problem}" in err
+    assert "pass phrase" not in err
+
+
+def obscure(plain: str) -> str:
+    """`rclone obscure`, the inverse of keys.reveal (AES-CTR under rclone's fixed key)."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    iv = bytes(range(16))
+    encryptor = Cipher(algorithms.AES(_OBSCURE_KEY), modes.CTR(iv)).encryptor()
+    sealed = iv + encryptor.update(plain.encode()) + encryptor.finalize()
+    return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+
+
+def test_a_password_with_inner_spaces_or_obscured_spaces_is_used_as_is():
+    assert read_encryption(EnvReader({"ENCRYPTION_PASSWORD": "pass phrase"})) == derive_keys("pass phrase", None)
+    obscured = "obscured:" + obscure("  spaced  ")
+    env = EnvReader({"ENCRYPTION_PASSWORD": obscured})
+    assert read_encryption(env) == derive_keys("  spaced  ", None) and env.issues == []
+    salt = EnvReader({"ENCRYPTION_PASSWORD": "pw", "ENCRYPTION_SALT": " salt"})
+    assert read_encryption(salt) is None and [i.key for i in salt.issues] == ["ENCRYPTION_SALT"]
