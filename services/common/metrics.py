@@ -1,20 +1,29 @@
-"""An optional Prometheus endpoint on localhost: text exposition rendered from a snapshot.
+"""An optional Prometheus endpoint, served by `prometheus_client` from the daemon's samples.
 
-Each daemon passes a function that returns its samples; the HTTP thread calls it per scrape,
-so nothing is kept twice and a scrape never blocks the daemon's main loop.
+Each daemon passes a function that returns its samples; a collector turns them into metric
+families per scrape, so nothing is kept twice and a scrape never blocks the daemon's main loop.
+`prometheus_client` does the exposition (escaping, exact numbers, content negotiation) and the
+HTTP server; only the mapping from `Sample` records is ours.
 """
 from __future__ import annotations
 
-import threading
+import ipaddress
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from loguru import logger
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from services.common.config import EnvReader
+from services.common.settings import METRICS_BIND
 
 
 @dataclass(frozen=True)
 class Sample:
+    """One value; samples sharing a name form one metric and carry the same label names.
+    A counter's name ends in `_total`."""
     name: str
     value: float
     help: str
@@ -22,64 +31,68 @@ class Sample:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def read_metrics_bind(env: EnvReader) -> str:
+    """METRICS_BIND: the address the daemons' metrics endpoints listen on."""
+    address = env.get(METRICS_BIND)
+    if address != "localhost":
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            env.error(METRICS_BIND.name, f"must be an IP address such as 127.0.0.1, 0.0.0.0 or ::, got {address!r}")
+            return METRICS_BIND.default
+    return address
 
 
-def render(samples: Iterable[Sample]) -> str:
-    lines: list[str] = []
-    described: set[str] = set()
-    for sample in samples:
-        if sample.name not in described:
-            described.add(sample.name)
-            lines += [f"# HELP {sample.name} {sample.help}", f"# TYPE {sample.name} {sample.kind}"]
-        labels = ",".join(f'{k}="{_escape(str(v))}"' for k, v in sorted(sample.labels.items()))
-        lines.append(f"{sample.name}{{{labels}}} {float(sample.value):g}" if labels
-                     else f"{sample.name} {float(sample.value):g}")
-    return "\n".join(lines) + "\n"
+def is_loopback(address: str) -> bool:
+    try:
+        return address == "localhost" or ipaddress.ip_address(address).is_loopback
+    except ValueError:   # a host name: assume it is reachable from elsewhere
+        return False
+
+
+class _SampleCollector(Collector):
+    def __init__(self, samples: Callable[[], Iterable[Sample]]):
+        self.samples = samples
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            samples = list(self.samples())
+        except Exception:  # noqa: BLE001 - a scrape must never take the daemon down
+            logger.exception("metrics collection failed")
+            raise RuntimeError("metrics collection failed (see the daemon's log)") from None
+        families: dict[str, tuple[Metric, list[str]]] = {}
+        for sample in samples:
+            if sample.name not in families:
+                kind = CounterMetricFamily if sample.kind == "counter" else GaugeMetricFamily
+                names = sorted(sample.labels)
+                families[sample.name] = kind(sample.name, sample.help, labels=names), names
+            family, names = families[sample.name]
+            family.add_metric([str(sample.labels[name]) for name in names], float(sample.value))
+        yield from (family for family, _ in families.values())
 
 
 class MetricsServer:
+    """`/metrics` on `address:port` (port 0: any free port) with a registry of our samples alone."""
+
     def __init__(self, address: str, port: int, collect: Callable[[], Iterable[Sample]]):
-        def handler_factory(*args):
-            return _Handler(collect, *args)
-        self.server = ThreadingHTTPServer((address, port), handler_factory)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="metrics", daemon=True)
+        self.address, self.requested_port = address, port
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_SampleCollector(collect))
+        self.server = None
 
     @property
     def port(self) -> int:
-        return self.server.server_address[1]
+        return self.server.server_address[1] if self.server else self.requested_port
 
     def start(self) -> "MetricsServer":
-        self.thread.start()
-        logger.info("metrics on http://{}:{}/metrics", *self.server.server_address[:2])
+        self.server, _thread = start_http_server(self.requested_port, self.address, registry=self.registry)
+        logger.info("metrics on http://{}:{}/metrics", self.address, self.port)
+        if not is_loopback(self.address):
+            logger.warning("metrics listen on {}: anyone on the network who can reach port {} can read them "
+                           "(set METRICS_BIND=127.0.0.1 to keep them on this host)", self.address, self.port)
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def __init__(self, collect: Callable[[], Iterable[Sample]], *args: object):
-        self.collect = collect
-        super().__init__(*args)
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
-        if self.path.split("?")[0] != "/metrics":
-            self.send_error(404)
-            return
-        try:
-            body = render(self.collect()).encode()
-        except Exception:  # noqa: BLE001 - a scrape must never take the daemon down
-            logger.exception("metrics collection failed")
-            self.send_error(500)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()

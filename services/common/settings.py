@@ -163,7 +163,7 @@ RECORDER_BACKOFF_MAX = decimal("RECORDER_BACKOFF_MAX", 60, "longest wait between
                                RECORDER, minimum=1, maximum=3600)
 RECORDER_STABLE_AFTER = decimal("RECORDER_STABLE_AFTER", 60, "seconds of recording before the backoff resets",
                                 RECORDER, minimum=1, maximum=86400)
-RECORDER_METRICS_PORT = integer("RECORDER_METRICS_PORT", 0, "Prometheus /metrics port on 127.0.0.1 (0: off)",
+RECORDER_METRICS_PORT = integer("RECORDER_METRICS_PORT", 0, "Prometheus /metrics port on METRICS_BIND (0: off)",
                                 RECORDER, minimum=0, maximum=65535)
 
 # ----- uploader ---------------------------------------------------------------------------------
@@ -213,8 +213,10 @@ CONFIG_ERROR_RETRY_SECONDS = decimal("CONFIG_ERROR_RETRY_SECONDS", 60, "how ofte
                                      UPLOADER, minimum=0.5, maximum=3600)
 UPLOAD_STOP_TIMEOUT = decimal("UPLOAD_STOP_TIMEOUT", 30, "seconds uploads in flight get to finish on stop",
                               UPLOADER, minimum=0, maximum=3600)
-UPLOADER_METRICS_PORT = integer("UPLOADER_METRICS_PORT", 0, "Prometheus /metrics port on 127.0.0.1 (0: off)",
+UPLOADER_METRICS_PORT = integer("UPLOADER_METRICS_PORT", 0, "Prometheus /metrics port on METRICS_BIND (0: off)",
                                 UPLOADER, minimum=0, maximum=65535)
+METRICS_BIND = text("METRICS_BIND", "127.0.0.1", "address the metrics endpoints listen on (0.0.0.0: every one)",
+                    RECORDER | UPLOADER)
 
 # ----- alerts -----------------------------------------------------------------------------------
 ALERT_WEBHOOK_URL = optional("ALERT_WEBHOOK_URL", "Slack-compatible webhook for incidents", RECORDER | UPLOADER)

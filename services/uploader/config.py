@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from services.common.alerts import AlertSettings, read_alert_settings
 from services.common.config import CommonConfig, EnvReader, read_common
+from services.common.metrics import read_metrics_bind
 from services.common.redact import mask_url, register_secret
 from services.common.settings import (
     AWS_ACCESS_KEY_ID,
@@ -80,6 +81,7 @@ class UploaderConfig:
     stop_timeout: float
     alerts: AlertSettings = AlertSettings(None, 300.0, 900.0, 0.0)
     metrics_port: int = 0
+    metrics_bind: str = "127.0.0.1"
     camera_names: tuple[tuple[int, str], ...] = ()
     object_lock_days: int = 0           # 0 = off; else every object is retained this many days
     object_lock_mode: str = "GOVERNANCE"  # "GOVERNANCE" or "COMPLIANCE"
@@ -213,6 +215,7 @@ def read_uploader_config(env: EnvReader) -> UploaderConfig:
         stop_timeout=env.get(UPLOAD_STOP_TIMEOUT),
         alerts=read_alert_settings(env),
         metrics_port=env.get(UPLOADER_METRICS_PORT),
+        metrics_bind=read_metrics_bind(env),
         camera_names=_camera_names(env),
         object_lock_days=lock_days,
         object_lock_mode=lock_mode,

@@ -319,7 +319,8 @@ class Uploader:
             self.observer = self.backlog.watch(self.events, Event.PATH, self.config.rescan_interval)
         self.scan()
         self._start_sweep()
-        metrics = MetricsServer("127.0.0.1", self.config.metrics_port, lambda: metric_samples(self.latest)).start() \
+        metrics = MetricsServer(self.config.metrics_bind, self.config.metrics_port,
+                                lambda: metric_samples(self.latest)).start() \
             if self.config.metrics_port and not self.once else None
         notify("READY=1")
         self.write_status()
