@@ -220,6 +220,8 @@ METRICS_BIND = text("METRICS_BIND", "127.0.0.1", "address the metrics endpoints 
 
 # ----- alerts -----------------------------------------------------------------------------------
 ALERT_WEBHOOK_URL = optional("ALERT_WEBHOOK_URL", "Slack-compatible webhook for incidents", RECORDER | UPLOADER)
+ALERT_APPRISE_URLS = optional("ALERT_APPRISE_URLS", "apprise URLs (ntfy, Telegram, e-mail...), space or comma "
+                              "separated; needs `pip install apprise`", RECORDER | UPLOADER)
 ALERT_CAMERA_DOWN_MINUTES = decimal("ALERT_CAMERA_DOWN_MINUTES", 5, "a camera not recording this long alerts",
                                     RECORDER | UPLOADER, minimum=0, maximum=WEEK_MINUTES)
 ALERT_UPLOAD_FAILING_MINUTES = decimal("ALERT_UPLOAD_FAILING_MINUTES", 15, "uploads failing this long alert",

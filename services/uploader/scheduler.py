@@ -97,7 +97,7 @@ class Uploader:
         self.executor = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="upload")
         self.observer: Any = None
         self.alerts = AlertTracker()
-        self.webhook = WebhookSender(config.alerts.webhook_url, "s3-uploader")
+        self.webhook = WebhookSender.for_settings(config.alerts, "s3-uploader")
         self.latest: UploaderSnapshot = self.snapshot()   # replaced whole; the metrics thread reads it
 
     # ----- discovery -------------------------------------------------------------------------

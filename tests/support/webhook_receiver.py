@@ -1,4 +1,4 @@
-"""A local HTTP server that records every webhook POST (for alert tests)."""
+"""A local HTTP server that records every webhook POST and apprise json:// notification (for alert tests)."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,8 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.messages.append(json.loads(body)["text"])
+                payload = json.loads(body)   # a Slack-style webhook sends "text", apprise's json:// "message"
+                receiver.messages.append(payload["text"] if "text" in payload else payload["message"])
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b"ok")
