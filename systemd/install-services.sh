@@ -110,6 +110,67 @@ systemctl_offline() {
     systemctl --root="${ROOT:-/}" "$@"
 }
 
+# DATA_DIR as the services will read it from the .env (last assignment, quotes and a trailing
+# comment removed, no trailing slash); empty when unset.
+env_data_dir() {
+    local value
+    value=$(sed -n 's/^[[:space:]]*DATA_DIR[[:space:]]*=[[:space:]]*//p' "$ENV_FILE" | tail -n1)
+    value=$(printf '%s' "$value" | sed 's/[[:space:]]\{1,\}#.*$//; s/[[:space:]]*$//' | tr -d "\"'")
+    [ "$value" = / ] || value=${value%/}
+    printf '%s' "$value"
+}
+
+# Where a DATA_DIR outside /var/lib/video-recorder is allowed: a drop-in per unit adds it to
+# ReadWritePaths= (the sandbox) and RequiresMountsFor= (start only once its disk is mounted,
+# never record onto the empty mount point below it).
+DROPIN_NAME=data-dir.conf
+remove_data_dir_dropin() {
+    local dir="$UNIT_DIR/$1.d"
+    if [ -e "$dir/$DROPIN_NAME" ]; then
+        rm -f "$dir/$DROPIN_NAME"
+        rmdir "$dir" 2>/dev/null || true
+        say "removed $dir/$DROPIN_NAME"
+        return 0
+    fi
+    return 1
+}
+
+write_data_dir_dropin() {   # unit, data dir; returns 0 when the file changed
+    local dir="$UNIT_DIR/$1.d" tmp escaped=${2//%/%%}
+    tmp=$(mktemp)
+    cat > "$tmp" <<EOF_DROPIN
+# Written by install-services.sh from DATA_DIR in /etc/video-recorder/.env: run it again
+# after changing DATA_DIR. The disk must be mounted for the service to start.
+[Unit]
+RequiresMountsFor=$escaped
+
+[Service]
+ReadWritePaths=$escaped
+EOF_DROPIN
+    if cmp -s "$tmp" "$dir/$DROPIN_NAME"; then
+        rm -f "$tmp"
+        return 1
+    fi
+    install -d -m 755 "$dir"
+    install -m 644 "$tmp" "$dir/$DROPIN_NAME"
+    rm -f "$tmp"
+    own root:root "$dir" "$dir/$DROPIN_NAME"
+    say "installed $dir/$DROPIN_NAME (DATA_DIR $2 writable, its mount required)"
+    return 0
+}
+
+# Why the units cannot use `data_dir` as DATA_DIR, or nothing when they can.
+data_dir_problem() {
+    case "$1" in
+        /*[[:space:]]*) echo "it contains white space, which ReadWritePaths= would split" ;;
+        /home|/home/*|/root|/root/*|/run/user|/run/user/*) echo "ProtectHome=yes hides it from the services" ;;
+        /tmp|/tmp/*|/var/tmp|/var/tmp/*) echo "PrivateTmp=yes gives the services their own, empty $1" ;;
+        /) echo "the whole file system cannot be the data directory" ;;
+        /*) ;;
+        *) echo "it is relative: the services would resolve it under /opt/video-recorder, which they cannot write; give an absolute path" ;;
+    esac
+}
+
 # ------------------------------------------------------------------ uninstall
 if [ "$UNINSTALL" = 1 ]; then
     # Units from the checkout plus those recorded at install time (the checkout may be newer).
@@ -124,6 +185,7 @@ if [ "$UNINSTALL" = 1 ]; then
             rm -f "$UNIT_DIR/$unit"
             say "removed unit $unit"
         fi
+        remove_data_dir_dropin "$unit" || true
     done
     if [ "$SYSTEMD" = live ]; then
         systemctl daemon-reload
@@ -258,10 +320,6 @@ if [ -e "$ENV_FILE" ]; then
         chmod 600 "$ENV_FILE"
         say "made $ENV_FILE readable by $SERVICE_USER (owner $SERVICE_USER, mode 600)"
     fi
-    data_dir=$(sed -n 's/^[[:space:]]*DATA_DIR[[:space:]]*=[[:space:]]*//p' "$ENV_FILE" | tail -n1 | tr -d "\"'")
-    if [ "${data_dir%/}" != "$DATA_REAL" ]; then
-        say "warning: DATA_DIR in $ENV_FILE is '${data_dir:-unset}', but the units may only write to $DATA_REAL"
-    fi
 else
     tmp=$(mktemp "$ETC/.env.XXXXXX")    # mode 600 from the start: no window with secrets readable
     sed "s|^DATA_DIR=.*|DATA_DIR=$DATA_REAL|" "$SRC/.env.example" > "$tmp"
@@ -283,6 +341,23 @@ for unit in "${units[@]}"; do
         units_changed=1
     fi
 done
+data_dir=$(env_data_dir)
+problem=""
+[ -z "$data_dir" ] || [ "$data_dir" = "$DATA_REAL" ] || problem=$(data_dir_problem "$data_dir")
+for unit in "${units[@]}"; do
+    if [ -z "$data_dir" ] || [ "$data_dir" = "$DATA_REAL" ] || [ -n "$problem" ]; then
+        if remove_data_dir_dropin "$unit"; then units_changed=1; fi
+    elif write_data_dir_dropin "$unit" "$data_dir"; then
+        units_changed=1
+    fi
+done
+if [ -z "$data_dir" ]; then
+    say "warning: DATA_DIR is not set in $ENV_FILE: the services would use ./data under /opt/video-recorder, which they cannot write; set DATA_DIR=$DATA_REAL"
+elif [ -n "$problem" ]; then
+    say "warning: DATA_DIR in $ENV_FILE is '$data_dir', but $problem; the units may only write to $DATA_REAL"
+elif [ "$data_dir" != "$DATA_REAL" ] && [ "$FAKE_ROOT" = 0 ]; then
+    say "DATA_DIR $data_dir must be writable by $SERVICE_USER (on exFAT/FAT: mount it with uid=$SERVICE_USER,gid=$SERVICE_USER)"
+fi
 printf '%s\n' "${units[@]}" > "$APP/.installed-units"
 chmod 644 "$APP/.installed-units"
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from services.common.settings import FFMPEG_STOP_TIMEOUT, UPLOAD_STOP_TIMEOUT
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "systemd" / "install-services.sh"
 UNITS = sorted((REPO / "systemd").glob("*.service"))
@@ -23,10 +25,10 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 SYSTEMCTL = shutil.which("systemctl")
 MAX_EXPOSURE = 2.0
 # Seconds each daemon may spend stopping cleanly before systemd's TimeoutStopSec must not
-# yet have fired: the defaults of FFMPEG_STOP_TIMEOUT (recorder_config) and
-# UPLOAD_STOP_TIMEOUT (uploader_config).
-STOP_GRACE = {"video-recorder.service": 10, "s3-uploader.service": 30}
+# yet have fired: the longest FFMPEG_STOP_TIMEOUT and UPLOAD_STOP_TIMEOUT the settings allow.
+STOP_GRACE = {"video-recorder.service": FFMPEG_STOP_TIMEOUT.maximum, "s3-uploader.service": UPLOAD_STOP_TIMEOUT.maximum}
 DEFAULT_STOP_GRACE = 10
+DROPIN = "data-dir.conf"
 
 
 def run_script(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -123,7 +125,8 @@ def test_world_readable_env_is_tightened(tmp_path: Path) -> None:
     assert mode(env_file) & 0o007 == 0
     assert env_file.read_text().startswith("DATA_DIR=/srv/elsewhere")  # content untouched
     assert "readable by other users" in done.stdout
-    assert "DATA_DIR" in done.stdout and "/var/lib/video-recorder" in done.stdout  # warned
+    # Not warned about any more: a drop-in makes it writable (test_data_dir_elsewhere_gets_a_drop_in).
+    assert (tmp_path / "etc/systemd/system/video-recorder.service.d" / DROPIN).is_file()
 
 
 def test_uninstall_keeps_data_and_env(tmp_path: Path) -> None:
@@ -169,6 +172,66 @@ def test_help() -> None:
     assert done.returncode == 0 and "--uninstall" in done.stdout and "--root" in done.stdout
 
 
+def write_env(root: Path, text: str) -> Path:
+    env_file = root / "etc/video-recorder/.env"
+    env_file.parent.mkdir(parents=True, exist_ok=True)
+    env_file.write_text(text)
+    return env_file
+
+
+def dropins(root: Path) -> dict[str, str]:
+    return {p.parent.name: p.read_text() for p in (root / "etc/systemd/system").glob(f"*.service.d/{DROPIN}")}
+
+
+def test_data_dir_elsewhere_gets_a_drop_in(tmp_path: Path) -> None:
+    """A USB disk: the sandbox may write there, and the units wait for its mount."""
+    env_file = write_env(tmp_path, 'DATA_DIR="/media/usb-cams/footage/"  # the USB disk\n')
+
+    done = run_script(tmp_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = dropins(tmp_path)
+    assert set(found) == {f"{unit.name}.d" for unit in UNITS}
+    for text in found.values():
+        lines = text.splitlines()
+        assert "RequiresMountsFor=/media/usb-cams/footage" in lines and "ReadWritePaths=/media/usb-cams/footage" in lines
+        assert lines.index("[Unit]") < lines.index("RequiresMountsFor=/media/usb-cams/footage") < lines.index("[Service]")
+    before = snapshot(tmp_path)
+    assert run_script(tmp_path).returncode == 0 and snapshot(tmp_path) == before   # idempotent
+
+    env_file.write_text("DATA_DIR=/var/lib/video-recorder\n")   # back to the default: drop-ins go
+    assert run_script(tmp_path).returncode == 0 and dropins(tmp_path) == {}
+    env_file.write_text("DATA_DIR=/srv/cams\n")
+    assert run_script(tmp_path).returncode == 0 and len(dropins(tmp_path)) == len(UNITS)
+    assert run_script(tmp_path, "--uninstall").returncode == 0 and dropins(tmp_path) == {}
+    assert not list((tmp_path / "etc/systemd/system").glob("*.service.d"))
+
+
+@pytest.mark.parametrize("data_dir, why", [
+    ("./data", "relative"), ("/home/pi/cams", "ProtectHome"), ("/tmp/cams", "PrivateTmp"),
+    ('"/media/usb disk"', "white space"),
+])
+def test_data_dir_the_sandbox_cannot_reach_is_a_warning(tmp_path: Path, data_dir: str, why: str) -> None:
+    write_env(tmp_path, f"DATA_DIR={data_dir}\n")
+    done = run_script(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "warning: DATA_DIR" in done.stdout and why in done.stdout and dropins(tmp_path) == {}
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed")
+def test_drop_in_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    write_env(tmp_path / "root", "DATA_DIR=/srv/cams\n")
+    assert run_script(tmp_path / "root").returncode == 0
+    unit = REPO / "systemd/video-recorder.service"
+    copy = verifiable_copy(unit, tmp_path)
+    (tmp_path / f"{unit.name}.d").mkdir()
+    (tmp_path / f"{unit.name}.d" / DROPIN).write_text(dropins(tmp_path / "root")[f"{unit.name}.d"])
+    done = subprocess.run([SYSTEMD_ANALYZE, "verify", "--man=no", str(copy)], capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, SYSTEMD_UNIT_PATH=f"{tmp_path}:"))
+    complaints = [line for line in (done.stdout + done.stderr).splitlines() if unit.name in line or DROPIN in line]
+    assert done.returncode == 0 and not complaints, done.stdout + done.stderr
+
+
 # ------------------------------------------------------------------ unit files
 
 def service_section(unit: Path) -> dict[str, list[str]]:
@@ -207,6 +270,7 @@ def test_unit_supervision_settings(unit: Path) -> None:
     grace = STOP_GRACE.get(unit.name, DEFAULT_STOP_GRACE)
     assert "TimeoutStopSec" in service
     assert seconds(service["TimeoutStopSec"][-1]) > grace, "systemd would SIGKILL before the clean stop"
+    assert service.get("SyslogIdentifier") == [unit.stem], "journal lines would be tagged 'python'"
 
 
 def verifiable_copy(unit: Path, directory: Path) -> Path:
