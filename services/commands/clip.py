@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import tempfile
@@ -36,6 +37,8 @@ def parse_time(text: str) -> datetime:
 
 NAME = "clip"
 HELP = "cut a time range of one camera into one MP4 (no re-encoding)"
+EXIT_CODES = {0: "the clip was written (--presign: the URLs were printed)",
+              1: "nothing was recorded in the range, or a download or FFmpeg failed"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default="clip.mp4", help="output file (default clip.mp4)")
     parser.add_argument("--presign", action="store_true", help="print time-limited download URLs instead")
     parser.add_argument("--expires", type=int, default=3600, help="URL lifetime in seconds (default 3600)")
+    parser.add_argument("--json", action="store_true", help="with --presign: the URLs, pieces and gaps as JSON")
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if window.seconds <= 0:
         print("clip: --end must be after --start")
         return 2
+    if args.json and not args.presign:
+        print("clip: --json goes with --presign")
+        return 2
     layout = DataLayout(settings.common.data_dir)
     local = local_segments(layout, args.camera, window)
     remote: dict[str, tuple[StoredSegment, Span]] = {}
@@ -108,22 +115,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     spans = {name: span for name, (_, span) in remote.items()}
     spans.update({name: span for name, (_, span) in local.items()})
     plan = plan_clip(spans, window.start, window.end)
+    if args.presign:
+        return presign(args, settings, client, plan, remote)
     for line in _describe_gaps(plan):
         print(f"clip: {line}")
     if not plan.pieces:
         print("clip: nothing was recorded in that range")
         return 1
-    if args.presign:
-        if client is None:
-            print("clip: --presign needs S3_BUCKET_NAME")
-            return 2
-        for piece in plan.pieces:
-            stored = remote.get(piece.name)
-            if stored is None:
-                print(f"clip: {piece.name} is only on this host, not in the bucket yet")
-                continue
-            print(presigned_url(client, settings.uploader.bucket, stored[0].key, args.expires))
-        return 0
     output = Path(args.output)
     with tempfile.TemporaryDirectory(prefix="clip-") as work:
         paths = {}
@@ -164,4 +162,33 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     sources = sum(1 for p in plan.pieces if p.name in local)
     print(f"clip: wrote {output} from {len(plan.pieces)} segments ({sources} local, "
           f"{len(plan.pieces) - sources} from the bucket)")
+    return 0
+
+
+def presign(args: argparse.Namespace, settings: Settings, client, plan: ClipPlan,
+            remote: dict[str, tuple[StoredSegment, Span]]) -> int:
+    """`--presign`: a time-limited URL per piece in the bucket; pieces only on this host are named."""
+    if client is None:
+        print("clip: --presign needs S3_BUCKET_NAME")
+        return 2
+    urls = {piece.name: presigned_url(client, settings.uploader.bucket, remote[piece.name][0].key, args.expires)
+            for piece in plan.pieces if piece.name in remote}
+    local_only = [piece.name for piece in plan.pieces if piece.name not in remote]
+    if args.json:
+        print(json.dumps({"urls": [{"segment": name, "key": remote[name][0].key, "url": url}
+                                   for name, url in urls.items()],
+                          "local_only": local_only, "expires_seconds": args.expires,
+                          "gaps": [{"start": g.start.isoformat(), "end": g.end.isoformat(), "seconds": g.seconds}
+                                   for g in plan.gaps]}, indent=2))
+        return 0 if plan.pieces else 1
+    for line in _describe_gaps(plan):
+        print(f"clip: {line}")
+    if not plan.pieces:
+        print("clip: nothing was recorded in that range")
+        return 1
+    for piece in plan.pieces:
+        if piece.name in urls:
+            print(urls[piece.name])
+        else:
+            print(f"clip: {piece.name} is only on this host, not in the bucket yet")
     return 0

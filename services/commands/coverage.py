@@ -23,6 +23,7 @@ def parse_day(text: str) -> datetime:
 
 NAME = "coverage"
 HELP = "percentage of each day recorded in the bucket, and the gaps"
+EXIT_CODES = {0: "the report was printed (gaps are not an error)", 1: "the bucket could not be listed"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

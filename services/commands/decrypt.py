@@ -23,6 +23,8 @@ from services.uploader.config import UploaderConfig, read_uploader_config
 
 NAME = "decrypt"
 HELP = "turn an encrypted object (s3://BUCKET/KEY) or .bin file back into the MP4"
+EXIT_CODES = {0: "the MP4 was written", 1: "wrong password, damaged or missing source, or the output exists",
+              78: "no password, or no bucket settings for an s3:// source"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

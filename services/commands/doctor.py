@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import stat
 import subprocess
@@ -10,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from services.commands.checks import Check, summary
+from services.commands.checks import Check, summary, summary_data
 from services.commands.status import human_bytes
-from services.common.config import ConfigError, EnvReader
+from services.common.config import ConfigError, EnvReader, unknown_key_line
 from services.common.data_layout import DataLayout, MoveMethod
 from services.common.filesystem import largest_segment, probe_filesystem
 from services.recorder.config import CameraConfig, RecorderConfig, read_recorder_config
@@ -37,11 +38,25 @@ def check_env_file(path: Path | None) -> list[Check]:
     return [Check("ok", "env file", f"{path} (mode {mode:o})")]
 
 
+def check_unknown_keys(env: EnvReader) -> list[Check]:
+    """A key of the env file no setting declares is ignored by the daemons: a typo, most likely."""
+    from services.common.settings import nearest
+
+    guesses = {key: nearest(key) for key in env.unknown_keys()}
+    return [Check("fail", "configuration", unknown_key_line(key),
+                  f"rename it to {guess} in .env" if guess else "remove it from .env")
+            for key, guess in guesses.items()]
+
+
 def check_config(env: EnvReader, read: Callable[[EnvReader], object]) -> tuple[object | None, list[Check]]:
+    unknown = check_unknown_keys(env)
     try:
-        return read(env), [Check("ok", "configuration", "all keys valid")]
+        config = read(env)
     except ConfigError as exc:
-        return None, [Check("fail", "configuration", str(issue), "edit the key in .env") for issue in exc.issues]
+        return None, unknown + [Check("fail", "configuration", str(issue), "edit the key in .env")
+                                for issue in exc.issues]
+    valid = "all keys valid" if not unknown else "every known key valid"
+    return config, unknown + [Check("ok", "configuration", valid)]
 
 
 def check_ffmpeg(config: RecorderConfig) -> tuple[Check, FfmpegVersion | None]:
@@ -80,7 +95,7 @@ def check_cameras(config: RecorderConfig, version: FfmpegVersion) -> list[Check]
 
 
 def check_disk(layout: DataLayout, min_free_bytes: int) -> Check:
-    usage = shutil.disk_usage(layout.root)
+    usage = shutil.disk_usage(layout.existing_root())   # DATA_DIR itself may not exist yet
     detail = f"{human_bytes(usage.free)} free of {human_bytes(usage.total)} at {layout.root}"
     if usage.free < min_free_bytes:
         return Check("warn", "disk", detail, "free space or lower LOCAL_RETENTION_HOURS")
@@ -161,8 +176,11 @@ class Settings:
     min_free_bytes: int
 
 
+EXIT_CODES = {0: "no check failed (warnings allowed)", 1: "a check failed"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """None besides --env-file."""
+    parser.add_argument("--json", action="store_true", help="machine-readable output: every check and the counts")
 
 
 def read_settings(env: EnvReader) -> Settings:
@@ -180,7 +198,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         from services.commands.doctor_bucket import run_bucket_checks  # loads boto3
         checks += run_bucket_checks(EnvReader(env.values, env.source), already=checks)
     text, code = summary(checks)
-    print(text)
+    print(json.dumps(summary_data(checks), indent=2) if args.json else text)
     return code
 
 

@@ -146,7 +146,7 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
     if oldest_age is not None and oldest_age > thresholds.backlog_max_age:
         report.problems.append(f"upload backlog: oldest segment waiting {human_age(oldest_age)}")
 
-    disk = shutil.disk_usage(layout.root)
+    disk = shutil.disk_usage(layout.existing_root())   # DATA_DIR itself may not exist yet
     report.lines.append(f"disk            {human_bytes(disk.free)} free of {human_bytes(disk.total)}")
     if disk.free < thresholds.min_free_bytes:
         report.problems.append(f"disk low: {human_bytes(disk.free)} free")
@@ -165,6 +165,7 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
 # ----- the command --------------------------------------------------------------------------------
 NAME = "status"
 HELP = "services, cameras, upload backlog and disk at a glance"
+EXIT_CODES = {0: "all well", 1: "a problem (listed under PROBLEMS)"}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping, TypeVar
 
 from dotenv import dotenv_values
 
-from services.common.settings import DATA_DIR, LOG_LEVEL, Kind, Setting
+from services.common.settings import DATA_DIR, LOG_LEVEL, Kind, Setting, find, nearest
 
 EX_CONFIG = 78
 T = TypeVar("T")
@@ -62,9 +62,10 @@ def load_env(cli_value: str | None = None, environ: Mapping[str, str] | None = N
             raise ConfigError([ConfigIssue("ENV_FILE", f"cannot read {path}: {exc.__class__.__name__}")])
     elif explicit:
         raise ConfigError([ConfigIssue("ENV_FILE", f"{path} does not exist")])
+    file_keys = tuple(values)
     values.update(environ)
     file = path if path.is_file() else None
-    return EnvReader(values, source=str(file or "environment"), file=file)
+    return EnvReader(values, source=str(file or "environment"), file=file, file_keys=file_keys)
 
 
 @dataclass
@@ -75,6 +76,11 @@ class EnvReader:
     source: str = ""
     issues: list[ConfigIssue] = field(default_factory=list)
     file: Path | None = None   # the env file read, if there was one (doctor checks its mode)
+    file_keys: tuple[str, ...] = ()   # the keys that file sets (the environment's own are not ours to judge)
+
+    def unknown_keys(self) -> tuple[str, ...]:
+        """Keys of the env file no setting declares: a typo there would otherwise go unnoticed."""
+        return tuple(key for key in self.file_keys if find(key) is None)
 
     def error(self, key: str, problem: str) -> None:
         self.issues.append(ConfigIssue(key, problem))
@@ -138,18 +144,27 @@ class EnvReader:
             raise ConfigError(self.issues, self.source)
 
 
+def unknown_key_line(key: str) -> str:
+    """What a daemon warns and doctor fails with for a key no setting declares."""
+    guess = nearest(key)
+    return f"unknown key {key}" + (f" (did you mean {guess}?)" if guess else "") + ": it is ignored"
+
+
 @dataclass(frozen=True)
 class CommonConfig:
     data_dir: Path
     log_level: str
+    unknown_keys: tuple[str, ...] = ()   # warned about at daemon start (unknown_key_line)
 
 
 def read_common(env: EnvReader) -> CommonConfig:
+    """DATA_DIR is checked, not created: read-only commands leave no folders behind (the daemons
+    create them in `run_daemon`)."""
     from services.common.data_layout import DataLayout
 
     data_dir = Path(env.get(DATA_DIR)).expanduser().resolve()
     log_level = env.get(LOG_LEVEL).upper()
-    problem = DataLayout(data_dir).prepare()
+    problem = DataLayout(data_dir).problem()
     if problem:
         env.error(DATA_DIR.name, problem)
-    return CommonConfig(data_dir=data_dir, log_level=log_level)
+    return CommonConfig(data_dir=data_dir, log_level=log_level, unknown_keys=env.unknown_keys())

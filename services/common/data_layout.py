@@ -59,6 +59,21 @@ class DataLayout:
                 return f"{folder} is not writable by this user"
         return None
 
+    def problem(self) -> str | None:
+        """What `prepare` would run into, found without creating anything (read-only commands)."""
+        for folder in self.folders():
+            existing = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
+            if not existing.is_dir():
+                return f"cannot create folders under {self.root}: {existing} is not a folder"
+            if not os.access(existing, os.W_OK | os.X_OK):
+                return (f"{folder} is not writable by this user" if existing == folder
+                        else f"cannot create folders under {self.root}: {existing} is not writable by this user")
+        return None
+
+    def existing_root(self) -> Path:
+        """DATA_DIR, or its nearest folder that exists (where its disk space is measured before it is made)."""
+        return next(p for p in (self.root, *self.root.parents) if p.is_dir() or p == p.parent)
+
 
 def fsync_dir(path: Path) -> None:
     """Make a rename in `path` durable across power loss."""

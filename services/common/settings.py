@@ -6,6 +6,7 @@ Per-camera keys are patterns (`CAMERA_<N>_URL`); `Setting.at(n)` names one camer
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, replace
 from enum import Enum, Flag, auto
@@ -259,3 +260,15 @@ ALL: tuple[Setting, ...] = tuple(_ALL)
 def find(key: str) -> Setting | None:
     """The declaration a key in a `.env` belongs to (patterns included), or None."""
     return next((s for s in ALL if s.matches(key)), None)
+
+
+def nearest(key: str) -> str | None:
+    """The declared key a misspelt one most likely meant (`CAMERA1_URL` -> `CAMERA_1_URL`), or None.
+
+    Patterns are filled with every number in `key`, so a camera's key is suggested with its id.
+    """
+    numbers = re.findall(r"\d+", key) or ["1"]
+    candidates = [s.at(int(n)).name for s in ALL if s.is_pattern for n in numbers]
+    candidates += [s.name for s in ALL if not s.is_pattern]
+    found = difflib.get_close_matches(key.upper(), candidates, n=1, cutoff=0.6)
+    return found[0] if found else None

@@ -5,7 +5,8 @@ import argparse
 import sys
 from typing import Callable, TypeVar
 
-from services.common.config import EX_CONFIG, CommonConfig, ConfigError, ConfigIssue, EnvReader, load_env
+from services.common.config import (EX_CONFIG, CommonConfig, ConfigError, ConfigIssue, EnvReader, load_env,
+                                    unknown_key_line)
 from services.common.log_output import LogFile, print_crash, print_error, read_log_file
 
 T = TypeVar("T")
@@ -40,18 +41,28 @@ def _report(error: ConfigError) -> None:
 
 
 def run_daemon(service: str, role: str, common: CommonConfig, run: Callable[[], int]) -> int:
-    """Logging, then the per-DATA_DIR lock of `role`, then `run`; a held lock is one line and 75."""
+    """The folders, logging (and a warning per unknown .env key), then the per-DATA_DIR lock of
+    `role`, then `run`; folders that cannot be made are a config error (78), a held lock is one
+    line and 75. Only daemons make the folders: commands that only read leave none behind."""
+    from loguru import logger
+
     from services.common.daemon_lock import AlreadyRunning, DaemonLock
     from services.common.data_layout import DataLayout
     from services.common.logging_setup import setup_logging
-    from services.common.settings import LOG_FILE
+    from services.common.settings import DATA_DIR, LOG_FILE
 
     layout = DataLayout(common.data_dir)
+    problem = layout.prepare()
+    if problem:
+        _report(ConfigError([ConfigIssue(DATA_DIR.name, problem)]))
+        return EX_CONFIG
     try:
         setup_logging(service, common.log_level, layout.logs, _log_file)
     except OSError as exc:   # LOG_FILE names a folder this user cannot write
         _report(ConfigError([ConfigIssue(LOG_FILE.name, str(exc))]))
         return EX_CONFIG
+    for key in common.unknown_keys:
+        logger.warning(unknown_key_line(key))
     try:
         with DaemonLock(layout.state / f"{role}.lock"):
             return run()

@@ -25,7 +25,7 @@ def test_defaults(tmp_path):
     assert config.common.log_level == "INFO"
     assert [c.id for c in config.cameras] == [1]
     assert config.cameras[0].name == "camera_1"
-    assert (tmp_path / "data" / "videos" / "completed").is_dir()
+    assert not (tmp_path / "data").exists()   # reading settings creates nothing; run_daemon does
 
 
 def test_non_contiguous_ids_and_names(tmp_path):

@@ -26,7 +26,7 @@ def test_defaults(tmp_path):
     assert config.delete_unuploaded_when_full is False
     assert config.concurrency == 4 and config.part_size == 16 * MB and config.multipart_threshold == 200 * MB
     assert config.prefix == ""
-    assert (tmp_path / "data" / "videos" / "uploaded").is_dir()
+    assert not (tmp_path / "data").exists()   # reading settings creates nothing; run_daemon does
 
 
 def test_endpoint_turns_default_encryption_off_and_prefix_is_normalised(tmp_path):

@@ -33,7 +33,9 @@ def make_config(tmp_path, **extra):
               "AWS_ACCESS_KEY_ID": "AKIAUNITTESTKEY", "AWS_SECRET_ACCESS_KEY": "unit-secret-value",
               "CAMERA_2_NAME": "Back yard", "MULTIPART_THRESHOLD_MB": "5", "MULTIPART_PART_SIZE_MB": "5"}
     values.update({k: str(v) for k, v in extra.items()})
-    return read_uploader_config(EnvReader(values))
+    config = read_uploader_config(EnvReader(values))
+    DataLayout(config.common.data_dir).prepare()   # as run_daemon does: reading settings creates nothing
+    return config
 
 
 @pytest.fixture
