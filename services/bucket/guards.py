@@ -16,6 +16,10 @@ from typing import Any
 from loguru import logger
 
 
+# What a server that does not do conditional writes answers to `If-None-Match: *`.
+CONDITIONAL_WRITE_REJECTED = ("NotImplemented", "501", "InvalidArgument", "InvalidRequest")
+
+
 class NoOverwrite:
     """`If-None-Match: *` on every PUT and CompleteMultipartUpload of the clients it is attached to.
 

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any, Callable, Mapping
 
 from services.bucket.client import classify, error_code
+from services.bucket.guards import CONDITIONAL_WRITE_REJECTED
 
 PUBLIC_BLOCK_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 PROBE_BODY = b"s3-uploader doctor probe; safe to delete\n"
@@ -120,7 +121,7 @@ def write_probe(client: Any, bucket: str, prefix: str, sse: str | None = None,
     if kms_key_id:
         put_args["SSEKMSKeyId"] = kms_key_id
     try:
-        version = client.put_object(**put_args).get("VersionId")
+        version = _put_new(client, put_args)
     except Exception as exc:  # noqa: BLE001
         return WriteProbe(key, WriteStep.WRITE, Failure.of(exc, f"writing a probe to {where}"))
     try:
@@ -135,6 +136,17 @@ def write_probe(client: Any, bucket: str, prefix: str, sse: str | None = None,
     except Exception as exc:  # noqa: BLE001
         return WriteProbe(key, WriteStep.DELETE, Failure.of(exc, "delete"))
     return WriteProbe(key)
+
+
+def _put_new(client: Any, put_args: Mapping[str, Any]) -> str | None:
+    """PutObject with `If-None-Match: *`, as the uploader writes (its IAM policy allows no other
+    PUT); again without it where the server rejects the header. The key is new either way."""
+    try:
+        return client.put_object(**put_args, IfNoneMatch="*").get("VersionId")
+    except Exception as exc:  # noqa: BLE001
+        if _code(exc) not in CONDITIONAL_WRITE_REJECTED:
+            raise
+    return client.put_object(**put_args).get("VersionId")
 
 
 # ----- bucket settings --------------------------------------------------------------------------

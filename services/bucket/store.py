@@ -27,12 +27,11 @@ from services.bucket.client import (
     new_session,
     transfer_config,
 )
-from services.bucket.guards import MultipartJournal, NoOverwrite
+from services.bucket.guards import CONDITIONAL_WRITE_REJECTED, MultipartJournal, NoOverwrite
 from services.bucket.verify import RemoteObject, remote_from_head
 
 STREAM_CHUNKS_IN_MEMORY = 2
 # Answers of a server that does not do conditional writes at all (rather than ignoring them).
-_UNSUPPORTED = ("NotImplemented", "501", "InvalidArgument", "InvalidRequest")
 CONFLICT_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 
 
@@ -204,7 +203,7 @@ class ObjectStore:
             if problem.code in CONFLICT_CODES:
                 return True
             self.no_overwrite.enabled = False
-            if problem.code in _UNSUPPORTED:
+            if problem.code in CONDITIONAL_WRITE_REJECTED:
                 return False
             raise problem from None
         self.no_overwrite.enabled = False

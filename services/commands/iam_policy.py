@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from services.bucket.iam_policy import PolicySettings, render
 from services.common.config import EnvReader
@@ -11,6 +12,8 @@ from services.uploader.config import BAD_BUCKET_NAME, _normalise_prefix, _object
 
 NAME = "iam-policy"
 HELP = "print the least-privilege IAM policies (JSON) for the bucket"
+# A key's ARN: IAM grants KMS use on keys, so neither a bare key id nor an alias can be named.
+_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,11 +31,15 @@ def read_settings(env: EnvReader) -> PolicySettings:
     prefix = _normalise_prefix(env)
     # Not validated here (the uploader does): the policies only care whether it is "off".
     checksum = (env.raw(S3_CHECKSUM.name) or S3_CHECKSUM.default).lower()
-    lock_days, _ = _object_lock(env, checksum)
+    lock_days, lock_mode = _object_lock(env, checksum)
     kms_key = env.get(S3_SSE_KMS_KEY_ID)
+    if kms_key and not _KEY_ARN.fullmatch(kms_key):
+        # Without the statement every upload would fail with AccessDenied from KMS.
+        env.error(S3_SSE_KMS_KEY_ID.name, f"the policy must name the key by its ARN "
+                  f"(arn:aws:kms:<region>:<account>:key/<key id>), got {kms_key!r}; S3 accepts the ARN "
+                  "too, so put it in .env for the uploader as well")
     env.check()
-    return PolicySettings(bucket, prefix, lock_days > 0,
-                          kms_key if kms_key and kms_key.startswith("arn:") else None)
+    return PolicySettings(bucket, prefix, lock_days, lock_mode, kms_key)
 
 
 def run(args: argparse.Namespace, settings: PolicySettings) -> int:

@@ -1,6 +1,8 @@
 """`iam-policy`: valid JSON, no delete, scoped to bucket/prefix, and exactly the actions the code uses."""
 from __future__ import annotations
 
+import fnmatch
+import io
 import json
 import os
 import re
@@ -9,8 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from services.bucket.iam_policy import PolicySettings, actions, admin_policy, render, uploader_policy
+from services.bucket.probe import write_probe
 from services.commands.iam_policy import read_settings
 from services.common.config import ConfigError, EnvReader
 
@@ -79,9 +83,9 @@ def test_the_scan_finds_the_upload_calls():
 
 def test_uploader_policy_has_exactly_the_actions_of_the_upload_path():
     used = actions_used(*UPLOAD_PATH)
-    assert actions(uploader_policy(PolicySettings("b", "site-a/", object_lock=True))) == used
+    assert actions(uploader_policy(PolicySettings("b", "site-a/", object_lock_days=30))) == used
     lock_only = {"s3:PutObjectRetention", "s3:GetObjectRetention", "s3:GetBucketObjectLockConfiguration"}
-    assert actions(uploader_policy(PolicySettings("b", "site-a/", object_lock=False))) == used - lock_only
+    assert actions(uploader_policy(PolicySettings("b", "site-a/"))) == used - lock_only
 
 
 def test_read_only_commands_work_with_the_uploader_policy():
@@ -119,10 +123,10 @@ def test_a_call_missing_from_the_table_fails_the_scan(tmp_path):
 
 
 def test_no_delete_and_scoped_resources():
-    policy = uploader_policy(PolicySettings("cams", "site-a/", object_lock=True))
+    policy = uploader_policy(PolicySettings("cams", "site-a/", object_lock_days=30))
     assert not any("Delete" in a for a in actions(policy))
     for statement in policy["Statement"]:
-        assert statement["Effect"] == "Allow"
+        assert statement["Effect"] in ("Allow", "Deny")
         for resource in statement["Resource"]:
             assert resource in ("arn:aws:s3:::cams", "arn:aws:s3:::cams/site-a/*"), resource
             assert "*" not in resource.replace("/site-a/*", "")
@@ -133,8 +137,9 @@ def test_no_delete_and_scoped_resources():
 
 
 def test_settings(tmp_path):
-    settings = read_settings(EnvReader({"S3_BUCKET_NAME": "cams", "S3_PREFIX": "/site-a", "S3_OBJECT_LOCK_DAYS": "9"}))
-    assert settings == PolicySettings("cams", "site-a/", True)
+    settings = read_settings(EnvReader({"S3_BUCKET_NAME": "cams", "S3_PREFIX": "/site-a", "S3_OBJECT_LOCK_DAYS": "9",
+                                        "S3_OBJECT_LOCK_MODE": "compliance"}))
+    assert settings == PolicySettings("cams", "site-a/", 9, "COMPLIANCE")
     with pytest.raises(ConfigError) as info:
         read_settings(EnvReader({"S3_BUCKET_NAME": "Bad_Name", "S3_OBJECT_LOCK_DAYS": "x"}))
     assert [i.key for i in info.value.issues] == ["S3_BUCKET_NAME", "S3_OBJECT_LOCK_DAYS"]
@@ -163,3 +168,123 @@ def test_cli_prints_valid_json_and_rejects_bad_input(tmp_path):
     assert bad.returncode == 78 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().splitlines() == [
         f"config error ({tmp_path / 'policy.env'}): S3_OBJECT_LOCK_DAYS: must be a whole number, got 'soon'"]
+
+
+# ----- what the policy lets a request do ----------------------------------------------------------
+# A model of IAM's evaluation, enough for the operators the uploader policy uses: an explicit Deny
+# wins, else an Allow must match; a condition key missing from the request makes a condition
+# false, except a negated one (StringNotEquals) and `Null: true`, which are then true.
+
+def _condition_holds(operator: str, key: str, expected: str, request: dict[str, str]) -> bool:
+    present = key in request
+    if operator == "Null":
+        return (expected == "true") is not present
+    if not present:
+        return operator.startswith("StringNot")
+    value = request[key]
+    return {"Bool": lambda: value.lower() == expected,
+            "StringNotEquals": lambda: value != expected,
+            "StringLike": lambda: fnmatch.fnmatchcase(value, expected),
+            "NumericGreaterThan": lambda: float(value) > float(expected)}[operator]()
+
+
+def _matches(statement: dict, action: str, resource: str, request: dict[str, str]) -> bool:
+    if action not in statement["Action"] or not any(fnmatch.fnmatchcase(resource, r) for r in statement["Resource"]):
+        return False
+    for operator, keys in statement.get("Condition", {}).items():
+        for key, values in keys.items():
+            options = values if isinstance(values, list) else [values]
+            if not any(_condition_holds(operator, key, option, request) for option in options):
+                return False
+    return True
+
+
+def allowed(policy: dict, action: str, key: str, *request: dict[str, str]) -> bool:
+    """Would `action` on cams/`key`, with the request's condition keys, be allowed?"""
+    context = {k: v for part in request for k, v in part.items()}
+    resource = f"arn:aws:s3:::cams/{key}"
+    hits = [s["Effect"] for s in policy["Statement"] if _matches(s, action, resource, context)]
+    return "Deny" not in hits and "Allow" in hits
+
+
+def lock(mode: str = "GOVERNANCE", days: int = 30) -> dict[str, str]:
+    return {"s3:object-lock-mode": mode, "s3:object-lock-remaining-retention-days": str(days)}
+
+
+# The requests the uploader makes, as IAM sees them (ObjectCreationOperation: PutObject and
+# CompleteMultipartUpload are "true", CreateMultipartUpload and UploadPart "false").
+PUT = "s3:PutObject"
+NEW = {"s3:if-none-match": "*", "s3:ObjectCreationOperation": "true"}
+UNCONDITIONAL = {"s3:ObjectCreationOperation": "true"}
+PART = {"s3:ObjectCreationOperation": "false"}
+
+
+def test_the_conditional_write_probe_and_uploads_pass_and_an_overwrite_does_not():
+    """The start-up probe PUTs twice with If-None-Match (no lock headers): both reach S3, which
+    answers the second with 412. Multipart parts pass; an unconditional PUT is refused."""
+    for days in (0, 30):
+        policy = uploader_policy(PolicySettings("cams", "site-a/", object_lock_days=days))
+        retention = lock() if days else {}
+        assert allowed(policy, PUT, "site-a/.uploader-probe/host-1", NEW)
+        assert allowed(policy, PUT, "site-a/camera_1/x.mp4", NEW, retention)     # single PUT, Complete
+        assert allowed(policy, PUT, "site-a/camera_1/x.mp4", PART, retention)    # CreateMultipartUpload
+        assert allowed(policy, PUT, "site-a/camera_1/x.mp4", PART)               # UploadPart
+        assert not allowed(policy, PUT, "site-a/camera_1/x.mp4", UNCONDITIONAL, retention)
+        assert not allowed(policy, PUT, "other/x.mp4", NEW)
+        assert not allowed(policy, "s3:DeleteObject", "site-a/camera_1/x.mp4")
+
+
+def test_object_lock_is_pinned_to_the_configured_mode_and_days():
+    policy = uploader_policy(PolicySettings("cams", "", object_lock_days=30, object_lock_mode="GOVERNANCE"))
+    assert allowed(policy, PUT, "k", NEW, lock(days=31))    # a day of slack for clocks and rounding
+    assert not allowed(policy, PUT, "k", NEW, lock("COMPLIANCE"))
+    assert not allowed(policy, PUT, "k", NEW, lock(days=36500))
+    assert not allowed(policy, PUT, "k", PART, lock(days=3650))          # CreateMultipartUpload too
+    assert allowed(policy, "s3:PutObjectRetention", "k", lock())          # set afterwards (moto drops headers)
+    assert not allowed(policy, "s3:PutObjectRetention", "k", lock("COMPLIANCE"))
+    assert not allowed(policy, "s3:PutObjectRetention", "k", lock(days=400))
+    unlocked = uploader_policy(PolicySettings("cams"))
+    assert not allowed(unlocked, PUT, "k", NEW, lock())                   # lock off: no retention at all
+    assert not allowed(unlocked, "s3:PutObjectRetention", "k", lock())
+
+
+def test_a_kms_key_that_is_not_a_key_arn_is_a_config_error():
+    arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    settings = read_settings(EnvReader({"S3_BUCKET_NAME": "cams", "S3_SSE": "aws:kms", "S3_SSE_KMS_KEY_ID": arn}))
+    kms = next(s for s in uploader_policy(settings)["Statement"] if s["Sid"] == "UseUploadKmsKey")
+    assert kms["Resource"] == [arn]
+    for not_an_arn in ("1234abcd-12ab-34cd-56ef-1234567890ab", "alias/cams",
+                       "arn:aws:kms:eu-west-1:123456789012:alias/cams"):
+        with pytest.raises(ConfigError) as info:
+            read_settings(EnvReader({"S3_BUCKET_NAME": "cams", "S3_SSE": "aws:kms", "S3_SSE_KMS_KEY_ID": not_an_arn}))
+        assert [i.key for i in info.value.issues] == ["S3_SSE_KMS_KEY_ID"] and "ARN" in info.value.issues[0].problem
+
+
+class RecordingClient:
+    """put_object/get_object/delete_object of a bucket; optionally rejecting If-None-Match."""
+
+    def __init__(self, rejects_condition: bool):
+        self.rejects_condition, self.puts, self.body = rejects_condition, [], b""
+
+    def put_object(self, **args):
+        self.puts.append(args)
+        if "IfNoneMatch" in args and self.rejects_condition:
+            raise ClientError({"Error": {"Code": "NotImplemented", "Message": "no"}}, "PutObject")
+        self.body = args["Body"]
+        return {}
+
+    def get_object(self, **_):
+        return {"Body": io.BytesIO(self.body)}
+
+    def delete_object(self, **_):
+        return {}
+
+
+@pytest.mark.parametrize("rejects", [False, True])
+def test_doctors_write_probe_is_a_conditional_put_the_uploader_policy_allows(rejects):
+    client = RecordingClient(rejects_condition=rejects)
+    assert write_probe(client, "cams", "site-a/").failed_at is None
+    assert client.puts[0]["IfNoneMatch"] == "*"
+    assert len(client.puts) == (2 if rejects else 1)   # a server without conditional writes: once more without
+    policy = uploader_policy(PolicySettings("cams", "site-a/"))
+    assert allowed(policy, PUT, client.puts[0]["Key"], NEW)
