@@ -8,6 +8,8 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
+
 import pytest
 
 from services import __version__
@@ -169,3 +171,30 @@ def test_pip_install_gives_the_command(tmp_path):
     proc = subprocess.run([str(target / "bin" / "camera-recorder"), "cost", "--cameras", "1", "--bitrate", "2",
                            "--env-file", str(env_file)], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 0 and "total" in proc.stdout, proc.stderr
+
+
+def operations_wrapper(tmp_path: Path, env_file: Path) -> Path:
+    """docs/operations.md's `camctl`, pointed at this checkout and `env_file` (no sudo here)."""
+    doc = (REPO / "docs" / "operations.md").read_text()
+    script = re.search(r"/usr/local/bin/camctl >/dev/null <<'EOF'\n(.*?)\nEOF\n", doc, re.S)[1]
+    for installed, here in (("sudo -u video-recorder ", ""), ("/etc/video-recorder/.env", str(env_file)),
+                            ("/opt/video-recorder/.venv/bin/python", sys.executable),
+                            ("/opt/video-recorder", str(REPO))):
+        assert installed in script, installed
+        script = script.replace(installed, here)
+    path = tmp_path / "camctl"
+    path.write_text(script + "\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_the_operations_wrapper_passes_every_argument(tmp_path):
+    env_file = write_env(tmp_path / ".env", {"DATA_DIR": tmp_path / "data", "SEGMENT_DURATION": 600})
+    camctl = operations_wrapper(tmp_path, env_file)
+    run = lambda *argv: subprocess.run([str(camctl), *argv], cwd=tmp_path, capture_output=True, text=True)  # noqa: E731
+    assert run("--version").stdout.strip() == f"python -m services {__version__}"
+    assert "required: command" in run().stderr                     # not "invalid choice: '<the .env>'"
+    done = run("cost", "--json", "--cameras", "1", "--bitrate", "8")
+    assert done.returncode == 0 and json.loads(done.stdout)["bytes_per_day"] == 86_400_000_000, done.stderr
+    missing = run("decrypt", "-o", str(tmp_path / "out.mp4"), "--", str(tmp_path / "-odd.bin"))
+    assert missing.returncode == 78 and "unrecognized" not in missing.stderr   # the .env was read: no password
