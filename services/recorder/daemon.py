@@ -27,11 +27,16 @@ from services.common.state_file import publish
 from services.recorder.config import RecorderConfig, read_recorder_config
 from services.recorder.handoff import Handoff, HandoffWorker, Outcome
 from services.recorder.runs import FfmpegLauncher, RecordingRun, ffmpeg_version, leftover_runs
-from services.recorder.supervisor import CameraSupervisor, SupervisorSettings
+from services.recorder.states import StopReason
+from services.recorder.supervisor import CameraSupervisor, SupervisorSettings, longest_silence
 
 TICK_SECONDS = 0.5
 STATUS_EVERY = 2.0
 CLOCK_STEP_TOLERANCE = 2.0
+# From spawn to FFmpeg's first media, measured on the test cameras: 3 s at 10 fps, 9 s at
+# 1 fps, 30 s for one that sends only a key frame every 6 s (FFmpeg reads frames to learn the
+# stream; ffprobe as long). A silent connection ends sooner, at FFmpeg's socket timeout.
+START_TIMEOUT = 60.0
 
 
 def backward_step(previous_offset: float, offset: float, tolerance: float = CLOCK_STEP_TOLERANCE) -> float:
@@ -45,10 +50,12 @@ def utc_now_iso() -> str:
 
 
 def supervisor_settings(config: RecorderConfig) -> SupervisorSettings:
+    start_timeout = max(START_TIMEOUT, longest_silence(config.stall_timeout))
     return SupervisorSettings(
         stall_timeout=config.stall_timeout,
+        start_timeout=start_timeout,
         stop_timeout=config.stop_timeout,
-        probe_timeout=config.stall_timeout + 10,
+        probe_timeout=start_timeout,  # ffprobe reads as much of the stream as FFmpeg does
         backoff_max=config.backoff_max,
         stable_after=config.stable_after,
     )
@@ -154,7 +161,7 @@ class Recorder:
         logger.warning("wall clock stepped back by {:.0f}s; starting new FFmpeg runs so no segment "
                        "can be overwritten", seconds)
         for supervisor in self.supervisors.values():
-            supervisor.request_restart("clock stepped back")
+            supervisor.request_restart(StopReason.CLOCK_STEP)
 
     def status(self) -> dict:
         cameras = {}

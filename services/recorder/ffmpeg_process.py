@@ -28,6 +28,23 @@ LOGGED_LINES_PER_RUN = 100
 BENIGN = ("Timestamps are unset in a packet", "Non-monotonous DTS", "Too many bits")
 
 
+def _integer(text: str | None) -> int:
+    try:
+        return int(text or "0")
+    except ValueError:
+        return 0
+
+
+def seconds_per_frame(earlier: tuple[int, int], later: tuple[int, int]) -> float | None:
+    """Media seconds per video frame between two (out_time_us, frames) progress reports;
+    None when no video frame came, or none before (the first one's time starts anywhere).
+    The camera's own clock, so network delays do not count."""
+    (earlier_us, earlier_frames), (later_us, later_frames) = earlier, later
+    if earlier_frames == 0 or later_frames <= earlier_frames or later_us <= earlier_us:
+        return None
+    return (later_us - earlier_us) / 1e6 / (later_frames - earlier_frames)
+
+
 def _ffmpeg_log_level(line: str) -> str:
     if any(text in line for text in BENIGN):
         return "DEBUG"
@@ -39,7 +56,8 @@ def _ffmpeg_log_level(line: str) -> str:
 
 
 class ManagedProcess:
-    """One child with reader threads; `last_progress` is when its media time last advanced."""
+    """One child with reader threads; `last_progress` is when its media time last advanced,
+    `frame_interval` the media seconds per video frame in the report that advanced it last."""
 
     def __init__(self, argv: Sequence[str], label: str, *, env: dict[str, str] | None = None,
                  progress: bool = False, clock: Callable[[], float] = time.monotonic):
@@ -48,7 +66,9 @@ class ManagedProcess:
         self.progress = progress
         self.clock = clock
         self.last_progress: float | None = None
+        self.frame_interval: float | None = None
         self.out_time_us = 0
+        self.frames = 0
         self.stats: dict[str, str] = {}
         self.stdout_lines: list[str] = []
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
@@ -88,13 +108,13 @@ class ManagedProcess:
                 block = {}
 
     def _take_progress(self, block: dict[str, str]) -> None:
-        try:
-            out_time = int(block.get("out_time_us", "0"))
-        except ValueError:
-            out_time = 0
+        out_time, frames = _integer(block.get("out_time_us")), _integer(block.get("frame"))
         if out_time > self.out_time_us:
+            interval = seconds_per_frame((self.out_time_us, self.frames), (out_time, frames))
+            self.frame_interval = interval if interval is not None else self.frame_interval
             self.out_time_us = out_time
             self.last_progress = self.clock()
+        self.frames = max(self.frames, frames)
         self.stats = {k: block[k] for k in ("fps", "bitrate", "speed", "frame", "total_size") if k in block}
 
     def _read_stderr(self) -> None:

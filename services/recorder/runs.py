@@ -29,6 +29,7 @@ from services.recorder.ffmpeg_command import (
 )
 from services.recorder.ffmpeg_process import ManagedProcess
 from services.recorder.handoff import REJECTED_DIR, HandoffWorker
+from services.recorder.supervisor import longest_silence
 
 PID_FILE = "ffmpeg.pid"
 RUN_PREFIX = "run-"
@@ -100,7 +101,7 @@ class FfmpegLauncher:
             segment_duration=self.config.segment_duration,
             video_codec=self.config.video_codec,
             # FFmpeg's own socket timeout is a backstop behind our stall detection.
-            socket_timeout_s=self.config.stall_timeout + 5,
+            socket_timeout_s=int(longest_silence(self.config.stall_timeout)) + 5,
         )
         if plan.audio == "aac" and stream.audio_codec:
             logger.info("{}: audio {} is not allowed in MP4; transcoding it to AAC", camera.label,

@@ -18,3 +18,13 @@ PROCESS_STATES = frozenset({CameraState.PROBING, CameraState.STARTING, CameraSta
                             CameraState.STOPPING})
 # The camera is being recorded.
 UP_STATES = frozenset({CameraState.RECORDING})
+
+
+class StopReason(str, enum.Enum):
+    """Why a running FFmpeg is stopped; each reason has its own stop policy (`stop_policy`)."""
+
+    SHUTDOWN = "shutdown"                  # the daemon stops
+    RELOAD = "reload"                      # new settings: a new run with them
+    CLOCK_STEP = "clock stepped back"      # a new run directory, so no name repeats
+    STALL = "stalled"                      # media stopped while recording
+    NO_MEDIA = "no media since start"      # connected, but never recorded

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import timedelta
 from pathlib import Path
+
+from services.common.mp4_fragments import video_duration
+from services.common.segment_names import parse_name
+from services.common.spans import Span, measure, segment_spans
 
 
 def probe(path: Path) -> dict:
@@ -32,3 +37,21 @@ def decode_errors(path: Path) -> str:
 
 def video_stream_duration(path: Path) -> float:
     return float(next(s["duration"] for s in probe(path)["streams"] if s["codec_type"] == "video"))
+
+
+def footage_gaps(paths: list[Path], segment_duration: int, tolerance: float = 1.05) -> list[float]:
+    """Seconds of footage missing between the first and the last segment, gap by gap.
+
+    A segment spans its video duration from the UTC start in its name, in whole seconds, so
+    each gap is good to about a second. The first segment of a run is named late: FFmpeg opens
+    it only after reading the stream's first seconds, which then go into it. So a segment that
+    would overlap the next one is placed to end where the next one begins.
+    """
+    timed = sorted((parse_name(p.name).start, video_duration(p) or 0.0) for p in paths)
+    for i in reversed(range(len(timed) - 1)):
+        (start, seconds), following = timed[i], timed[i + 1][0]
+        if start + timedelta(seconds=seconds) > following:
+            timed[i] = (following - timedelta(seconds=seconds), seconds)
+    spans = segment_spans(timed, segment_duration)
+    window = Span(min(s.start for s in spans), max(s.end for s in spans))
+    return [gap.seconds for gap in measure(spans, window, tolerance=tolerance).gaps]

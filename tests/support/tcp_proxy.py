@@ -48,7 +48,7 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop, name=f"tcp-proxy-{self.port}", daemon=True)
         self.accepted = 0
 
-    def start(self) -> "TcpProxy":
+    def start(self) -> TcpProxy:
         self._running = True
         self._selector.register(self._listener, selectors.EVENT_READ)
         self._thread.start()
