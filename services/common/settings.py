@@ -154,7 +154,7 @@ CAMERA_AUDIO = choice("CAMERA_<N>_AUDIO", "auto", AUDIO_MODES, "keep, transcode 
 SEGMENT_DURATION = integer("SEGMENT_DURATION", 600, "seconds per segment, aligned to the UTC clock",
                            RECORDER | COMMANDS, minimum=2, maximum=3600)
 VIDEO_CODEC = text("VIDEO_CODEC", "copy", "copy, or an FFmpeg encoder to re-encode with", RECORDER)
-STALL_TIMEOUT = integer("STALL_TIMEOUT", 30, "seconds without new media before a camera is restarted",
+STALL_TIMEOUT = integer("STALL_TIMEOUT", 10, "seconds without new media before a recording camera is reconnected",
                         RECORDER, minimum=5, maximum=3600)
 FFMPEG_STOP_TIMEOUT = integer("FFMPEG_STOP_TIMEOUT", 10, "seconds FFmpeg gets to close its segment on stop",
                               RECORDER, minimum=1, maximum=60)

@@ -1,7 +1,6 @@
 """The recorder daemon with its default timings, for the drills about stalls and slow cameras.
 
-Only the segment length is set (short segments close quickly and show the footage), and
-the stall timeout, until the STALL_TIMEOUT key's declared default says 10 as well.
+Only the segment length is set: short segments close quickly and show the footage.
 """
 from __future__ import annotations
 
@@ -10,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.common.data_layout import DataLayout
+from services.common.settings import STALL_TIMEOUT
 from tests.support.processes import Daemon, read_status, wait_for, write_env
 
-DEFAULT_STALL_TIMEOUT = 10
+DEFAULT_STALL_TIMEOUT = STALL_TIMEOUT.default
 
 
 @dataclass
@@ -44,8 +44,7 @@ class RecorderUnderTest:
 
 def start_recorder(tmp_path: Path, urls: dict[int, str], segment_duration: int) -> RecorderUnderTest:
     layout = DataLayout(tmp_path / "data")
-    values: dict[str, object] = {"DATA_DIR": layout.root, "SEGMENT_DURATION": segment_duration,
-                                 "STALL_TIMEOUT": DEFAULT_STALL_TIMEOUT}
+    values: dict[str, object] = {"DATA_DIR": layout.root, "SEGMENT_DURATION": segment_duration}
     values.update({f"CAMERA_{n}_URL": url for n, url in urls.items()})
     env = write_env(tmp_path / ".env", values)
     return RecorderUnderTest(Daemon("services.video_recorder", env, tmp_path / "recorder.log").start(), layout)

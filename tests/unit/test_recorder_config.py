@@ -21,7 +21,7 @@ def test_defaults(tmp_path):
     config = read({}, tmp_path)
     assert config.segment_duration == 600
     assert config.video_codec == "copy"
-    assert config.stall_timeout == 30
+    assert config.stall_timeout == 10
     assert config.common.log_level == "INFO"
     assert [c.id for c in config.cameras] == [1]
     assert config.cameras[0].name == "camera_1"
