@@ -7,12 +7,13 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from services.common.config import EnvReader
 from services.common.data_layout import DataLayout
-from services.common.state_file import read_json, read_snapshot, to_jsonable
+from services.common.state_file import read_snapshot, to_jsonable
+from services.recorder.report import STATE_FILE as RECORDER_STATE_FILE
+from services.recorder.report import RecorderSnapshot
 from services.uploader.report import STATE_FILE as UPLOADER_STATE_FILE
 from services.uploader.report import UploaderSnapshot
 
@@ -34,19 +35,6 @@ class Report:
     @property
     def exit_code(self) -> int:
         return 1 if self.problems else 0
-
-
-def _age(iso: object, now: float) -> float | None:
-    """Seconds since an ISO time (or a {"at": time} record); None when unknown."""
-    if isinstance(iso, dict):
-        iso = iso.get("at")
-    if not isinstance(iso, str) or not iso:
-        return None
-    try:
-        # Python 3.10's fromisoformat does not read a trailing Z.
-        return now - datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _pid_alive(pid: object) -> bool:
@@ -80,15 +68,16 @@ def human_age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f}h ago"
 
 
-def service_state(state: dict | None, now: float) -> tuple[bool, str]:
-    if not state:
+def service_state(snapshot: RecorderSnapshot | UploaderSnapshot | None, now: float) -> tuple[bool, str]:
+    """Is the daemon that wrote `snapshot` alive, and is its snapshot fresh?"""
+    if snapshot is None:
         return False, "no state file (never started?)"
-    age = _age(state.get("updated_at"), now)
-    if not _pid_alive(state.get("pid")):
+    age = now - snapshot.updated_at.timestamp()
+    if not _pid_alive(snapshot.pid):
         return False, f"not running (last update {human_age(age)})"
-    if age is None or age > STALE_AFTER:
-        return False, f"pid {state.get('pid')} alive but its state is stale ({human_age(age)})"
-    return True, f"running, pid {state.get('pid')}"
+    if age > STALE_AFTER:
+        return False, f"pid {snapshot.pid} alive but its state is stale ({human_age(age)})"
+    return True, f"running, pid {snapshot.pid}"
 
 
 def backlog(folder: Path) -> dict:
@@ -102,10 +91,10 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
                  now: float | None = None) -> Report:
     now = time.time() if now is None else now
     report = Report()
-    recorder = read_json(layout.state / "recorder.json")
+    recorder = read_snapshot(layout.state / RECORDER_STATE_FILE, RecorderSnapshot)
     uploader = read_snapshot(layout.state / UPLOADER_STATE_FILE, UploaderSnapshot)
     rec_ok, rec_text = service_state(recorder, now)
-    up_ok, up_text = service_state(to_jsonable(uploader) if uploader else None, now)
+    up_ok, up_text = service_state(uploader, now)
     report.lines += [f"video-recorder  {'OK  ' if rec_ok else 'DOWN'}  {rec_text}",
                      f"s3-uploader     {'OK  ' if up_ok else 'DOWN'}  {up_text}"]
     if not rec_ok:
@@ -115,20 +104,23 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
 
     report.lines.append("")
     report.lines.append(f"{'camera':<22} {'state':<10} {'fps':>5} {'kbit/s':>8} {'restarts':>8}  last segment")
-    cameras = (recorder or {}).get("cameras", {})
+    cameras = recorder.cameras if recorder else {}
     report.data["cameras"] = {}
     for camera_id in camera_ids:
-        entry = cameras.get(str(camera_id), {})
-        state = entry.get("state", "unknown") if rec_ok else "down"
-        age = _age(entry.get("last_segment_at"), now)
-        bitrate = str(entry.get("bitrate", "")).replace("kbits/s", "").strip() or "-"
-        label = f"{camera_id} {entry.get('name', '')}".strip()
-        report.lines.append(f"{label[:22]:<22} {state:<10} {entry.get('fps', '-'):>5} {bitrate:>8} "
-                            f"{entry.get('restarts', 0):>8}  {human_age(age)}")
-        report.data["cameras"][str(camera_id)] = {**entry, "state": state, "last_segment_age": age}
+        entry = cameras.get(str(camera_id))
+        state = ("unknown" if entry is None else entry.state.value) if rec_ok else "down"
+        age = now - entry.last_segment_at.timestamp() if entry and entry.last_segment_at else None
+        bitrate = (entry.bitrate or "").replace("kbits/s", "").strip() if entry else ""
+        label = f"{camera_id} {entry.name if entry else ''}".strip()
+        report.lines.append(f"{label[:22]:<22} {state:<10} {(entry.fps if entry else None) or '-':>5} "
+                            f"{bitrate or '-':>8} {entry.restarts if entry else 0:>8}  {human_age(age)}")
+        report.data["cameras"][str(camera_id)] = {**(to_jsonable(entry) if entry else {}), "state": state,
+                                                  "last_segment_age": age}
         if state != "recording":
-            reason = entry.get("reason", "")
+            reason = entry.reason if entry else ""
             report.problems.append(f"camera {camera_id} is {state}" + (f" ({reason})" if reason else ""))
+    if rec_ok and recorder:
+        report.problems += recorder.stuck_handoffs()
 
     queue = backlog(layout.completed)
     oldest_age = now - queue["oldest_mtime"] if queue["oldest_mtime"] else None

@@ -164,7 +164,7 @@ def read_common(env: EnvReader) -> CommonConfig:
 
     data_dir = Path(env.get(DATA_DIR)).expanduser().resolve()
     log_level = env.get(LOG_LEVEL).upper()
-    problem = DataLayout(data_dir).problem()
+    problem = DataLayout(data_dir).problem(writable=False)
     if problem:
         env.error(DATA_DIR.name, problem)
     return CommonConfig(data_dir=data_dir, log_level=log_level, unknown_keys=env.unknown_keys())

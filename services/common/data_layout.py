@@ -59,13 +59,18 @@ class DataLayout:
                 return f"{folder} is not writable by this user"
         return None
 
-    def problem(self) -> str | None:
-        """What `prepare` would run into, found without creating anything (read-only commands)."""
+    def problem(self, writable: bool = True) -> str | None:
+        """What `prepare` would run into, found without creating anything (read-only commands).
+
+        `writable=False` asks only whether the layout can be a folder tree at all: a folder that
+        cannot be written is for the daemons to report (the recorder's hand-off, `status`), not a
+        reason for a read-only command to refuse.
+        """
         for folder in self.folders():
             existing = next(p for p in (folder, *folder.parents) if p.exists() or p == p.parent)
             if not existing.is_dir():
                 return f"cannot create folders under {self.root}: {existing} is not a folder"
-            if not os.access(existing, os.W_OK | os.X_OK):
+            if writable and not os.access(existing, os.W_OK | os.X_OK):
                 return (f"{folder} is not writable by this user" if existing == folder
                         else f"cannot create folders under {self.root}: {existing} is not writable by this user")
         return None

@@ -7,10 +7,22 @@ from urllib.parse import unquote, urlsplit
 
 from services.common.alerts import AlertSettings, read_alert_settings
 from services.common.config import CommonConfig, EnvReader, read_common
+from services.common.metrics import read_metrics_bind
 from services.common.redact import mask_url, register_secret
-from services.common.settings import (CAMERA_AUDIO, CAMERA_NAME, CAMERA_URL, FFMPEG_PATH, FFMPEG_STOP_TIMEOUT,
-                                      FFPROBE_PATH, RECORDER_BACKOFF_MAX, RECORDER_METRICS_PORT,
-                                      RECORDER_STABLE_AFTER, SEGMENT_DURATION, STALL_TIMEOUT, VIDEO_CODEC)
+from services.common.settings import (
+    CAMERA_AUDIO,
+    CAMERA_NAME,
+    CAMERA_URL,
+    FFMPEG_PATH,
+    FFMPEG_STOP_TIMEOUT,
+    FFPROBE_PATH,
+    RECORDER_BACKOFF_MAX,
+    RECORDER_METRICS_PORT,
+    RECORDER_STABLE_AFTER,
+    SEGMENT_DURATION,
+    STALL_TIMEOUT,
+    VIDEO_CODEC,
+)
 
 _CAMERA_KEY = re.compile(r"^CAMERA_(?P<id>[^_]+)_(?P<field>URL|NAME|AUDIO)$")
 _CODEC = re.compile(r"^[a-z0-9_]+$")
@@ -44,6 +56,7 @@ class RecorderConfig:
     ffprobe: str
     alerts: AlertSettings
     metrics_port: int = 0
+    metrics_bind: str = "127.0.0.1"
     backoff_max: float = 60.0
     stable_after: float = 60.0
 
@@ -117,6 +130,7 @@ def read_recorder_config(env: EnvReader) -> RecorderConfig:
         ffprobe=ffprobe,
         alerts=alerts,
         metrics_port=metrics_port,
+        metrics_bind=read_metrics_bind(env),
         backoff_max=backoff_max,
         stable_after=stable_after,
     )

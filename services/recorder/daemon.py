@@ -21,11 +21,20 @@ from loguru import logger
 from services.common.alerts import AlertTracker, WebhookSender
 from services.common.data_layout import DataLayout
 from services.common.metrics import MetricsServer, Sample
+from services.common.redact import redact
 from services.common.sd_notify import notify, watchdog_interval
 from services.common.startup import add_env_file_argument, load_config_or_exit, run_daemon
-from services.common.state_file import publish
+from services.common.state_file import publish_snapshot
 from services.recorder.config import RecorderConfig, read_recorder_config
 from services.recorder.handoff import Handoff, HandoffWorker, Outcome
+from services.recorder.report import (
+    STATE_FILE,
+    CameraReport,
+    RecorderSnapshot,
+    alert_conditions,
+    metric_samples,
+    status_line,
+)
 from services.recorder.runs import FfmpegLauncher, RecordingRun, ffmpeg_version, leftover_runs
 from services.recorder.states import StopReason
 from services.recorder.supervisor import CameraSupervisor, SupervisorSettings, longest_silence
@@ -43,10 +52,6 @@ def backward_step(previous_offset: float, offset: float, tolerance: float = CLOC
     """Seconds the wall clock jumped back between two readings of (wall - monotonic), else 0."""
     step = previous_offset - offset
     return step if step > tolerance else 0.0
-
-
-def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def supervisor_settings(config: RecorderConfig) -> SupervisorSettings:
@@ -73,10 +78,11 @@ class Recorder:
         self.supervisors = {c.id: CameraSupervisor(c, launcher, settings) for c in config.cameras}
         self.completed: dict[int, dict] = {c.id: {"segments": 0, "bytes": 0} for c in config.cameras}
         self._completed_lock = threading.Lock()
-        self.started_at = utc_now_iso()
+        self.started_at = datetime.now(timezone.utc)
         self.stopping = False
         self.alerts = AlertTracker()
-        self.webhook = WebhookSender(config.alerts.webhook_url, "video-recorder")
+        self.webhook = WebhookSender.for_settings(config.alerts, "video-recorder")
+        self.latest = self.snapshot()
 
     def _handed_off(self, result: Handoff) -> None:
         if result.outcome != Outcome.COMPLETED or result.name is None or result.target is None:
@@ -87,7 +93,7 @@ class Recorder:
             stats["segments"] += 1
             stats["bytes"] += result.inspection.playable_end
             stats["last_segment"] = result.target.name
-            stats["last_segment_at"] = utc_now_iso()
+            stats["last_segment_at"] = datetime.now(timezone.utc)
 
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -100,7 +106,7 @@ class Recorder:
                     self.config.segment_duration, self.version.text)
         for supervisor in self.supervisors.values():
             supervisor.start()
-        metrics = MetricsServer("127.0.0.1", self.config.metrics_port, self.metrics).start() \
+        metrics = MetricsServer(self.config.metrics_bind, self.config.metrics_port, self.metrics).start() \
             if self.config.metrics_port else None
         notify("READY=1")
         self._loop()
@@ -163,62 +169,42 @@ class Recorder:
         for supervisor in self.supervisors.values():
             supervisor.request_restart(StopReason.CLOCK_STEP)
 
-    def status(self) -> dict:
-        cameras = {}
+    def snapshot(self) -> RecorderSnapshot:
         with self._completed_lock:
             completed = {k: dict(v) for k, v in self.completed.items()}
+        waiting = self.handoff.waiting()
+        cameras = {}
         for camera_id, supervisor in self.supervisors.items():
-            entry = {"name": supervisor.camera.name, "url": supervisor.camera.safe_url,
-                     **supervisor.snapshot(), **completed.get(camera_id, {})}
+            facts: dict = {**supervisor.snapshot(), **completed.get(camera_id, {})}
             child = supervisor.child
             if isinstance(child, RecordingRun):
-                entry.update(current_segment=child.current_segment(), audio=child.audio,
+                facts.update(current_segment=child.current_segment(), audio=child.audio,
                              media_seconds=round(child.out_time_us / 1e6, 1), **child.stats)
-            cameras[str(camera_id)] = entry
-        return {
-            "service": "video-recorder",
-            "pid": os.getpid(),
-            "started_at": self.started_at,
-            "updated_at": utc_now_iso(),
-            "stopping": self.stopping,
-            "segment_duration": self.config.segment_duration,
-            "ffmpeg": self.version.text,
-            "cameras": cameras,
-        }
-
-    def metrics(self) -> list[Sample]:
-        samples = []
-        for camera_id, entry in self.status()["cameras"].items():
-            labels = {"camera": camera_id, "name": entry["name"]}
-            samples += [
-                Sample("video_recorder_camera_recording", entry["state"] == "recording",
-                       "1 while the camera is being recorded", labels=labels),
-                Sample("video_recorder_camera_restarts_total", entry["restarts"], "FFmpeg restarts", "counter", labels),
-                Sample("video_recorder_segments_total", entry.get("segments", 0),
-                       "segments handed to completed/", "counter", labels),
-                Sample("video_recorder_segment_bytes_total", entry.get("bytes", 0),
-                       "bytes of segments handed to completed/", "counter", labels),
-            ]
-        usage = shutil.disk_usage(self.layout.root)
-        samples.append(Sample("video_recorder_disk_free_bytes", usage.free, "free bytes on the DATA_DIR filesystem"))
-        return samples
+            held = waiting.get(camera_id)
+            if held is not None:
+                facts.update(handoff_waiting=held.items, handoff_waiting_seconds=round(held.oldest_seconds, 1),
+                             handoff_error=redact(held.error))
+            cameras[str(camera_id)] = CameraReport(name=supervisor.camera.name, url=supervisor.camera.safe_url,
+                                                   **facts)
+        return RecorderSnapshot(pid=os.getpid(), updated_at=datetime.now(timezone.utc), started_at=self.started_at,
+                                stopping=self.stopping, segment_duration=self.config.segment_duration,
+                                ffmpeg=self.version.text, cameras=cameras)
 
     def write_status(self) -> None:
-        status = self.status()
-        publish(self.layout.state / "recorder.json", status)
-        states = [c["state"] for c in status["cameras"].values()]
-        notify(f"STATUS={states.count('recording')}/{len(states)} cameras recording")
-        if not self.stopping:
-            self._raise_alerts(status)
-
-    def _raise_alerts(self, status: dict) -> None:
+        snapshot = self.latest = self.snapshot()
+        publish_snapshot(self.layout.state / STATE_FILE, snapshot)
+        notify(f"STATUS={status_line(snapshot)}")
+        if self.stopping:
+            return
         now = time.monotonic()
-        for camera_id, entry in status["cameras"].items():
-            text = f"camera {camera_id} ({entry['name']}) is not recording: {entry['state']}, {entry['reason']}"
-            message = self.alerts.update(f"camera-{camera_id}", entry["state"] != "recording", text,
-                                         self.config.alerts.camera_down_after, now)
+        for key, bad, text, delay in alert_conditions(snapshot, self.config.alerts):
+            message = self.alerts.update(key, bad, text, delay, now)
             if message:
                 self.webhook.send(message)
+
+    def metrics(self) -> list[Sample]:
+        """For the metrics thread: the latest snapshot, which the main thread replaces whole."""
+        return metric_samples(self.latest, shutil.disk_usage(self.layout.root).free)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,9 +7,11 @@ are always handed off before its leftovers are swept.
 from __future__ import annotations
 
 import enum
+import heapq
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,6 +27,7 @@ RUN_BOOKKEEPING = ("segments.csv", "ffmpeg.pid")
 # Below this, a file without one complete fragment is a header stub with nothing to watch.
 STUB_LIMIT = 1 << 20
 REJECTED_DIR = "rejected"
+RETRY_MAX = 60.0   # seconds between tries of a hand-off that keeps failing
 
 
 class Outcome(enum.Enum):
@@ -105,43 +108,135 @@ def sweep_run_dir(run_dir: Path, layout: DataLayout) -> list[Handoff]:
     return results
 
 
-class HandoffWorker:
-    """A thread that hands off segments and sweeps finished runs, in submission order."""
+@dataclass
+class _Work:
+    kind: str            # "segment" or "run"
+    path: Path
+    camera_id: int | None
+    queued_at: float     # monotonic
+    attempts: int = 0
+    error: str = ""
 
-    def __init__(self, layout: DataLayout, on_handoff: Callable[[Handoff], None]):
+
+@dataclass(frozen=True)
+class Waiting:
+    """Closed segments of one camera that are not in completed/ yet."""
+
+    items: int
+    oldest_seconds: float
+    error: str = ""      # the last failure, while it keeps failing
+
+
+def _camera_of(kind: str, path: Path) -> int | None:
+    if kind == "segment":
+        name = parse_name(path.name)
+        return name.camera_id if name else None
+    folder = path.parent.name   # recordings/camera_<id>/run-...
+    return int(folder.split("_", 1)[1]) if folder.startswith("camera_") and folder[7:].isdigit() else None
+
+
+def retry_delay(attempts: int, longest: float = RETRY_MAX) -> float:
+    """1, 2, 4 ... seconds, at most `longest`: a blocked folder is tried again until it clears."""
+    return min(longest, 2.0 ** max(attempts - 1, 0))
+
+
+class HandoffWorker:
+    """A thread that hands off segments and sweeps finished runs, in submission order.
+
+    What fails (a folder on another file system, a remount, a disk error) is tried again with
+    backoff while the recorder runs, and `waiting()` tells how long each camera's footage has
+    been held up, for the status file, the alerts and the metrics.
+    """
+
+    def __init__(self, layout: DataLayout, on_handoff: Callable[[Handoff], None],
+                 clock: Callable[[], float] = time.monotonic):
         self._layout = layout
         self._on_handoff = on_handoff
-        self._queue: queue.Queue[tuple[str, Path] | None] = queue.Queue()
+        self._clock = clock
+        self._queue: queue.Queue[_Work | None] = queue.Queue()
+        self._retries: list[tuple[float, int, _Work]] = []   # (due, order, work): a heap
+        self._order = 0
+        self._pending: dict[int, _Work] = {}                 # id(work) -> work, until done
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="handoff", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def segment_closed(self, path: Path) -> None:
-        self._queue.put(("segment", path))
+        self._submit("segment", path)
 
     def run_finished(self, run_dir: Path) -> None:
-        self._queue.put(("run", run_dir))
+        self._submit("run", run_dir)
+
+    def _submit(self, kind: str, path: Path) -> None:
+        work = _Work(kind, path, _camera_of(kind, path), self._clock())
+        with self._lock:
+            self._pending[id(work)] = work
+        self._queue.put(work)
+
+    def waiting(self) -> dict[int, Waiting]:
+        """Per camera: what is queued or failing, and how long the oldest has waited."""
+        now = self._clock()
+        found: dict[int, Waiting] = {}
+        with self._lock:
+            works = list(self._pending.values())
+        for work in works:
+            if work.camera_id is None:
+                continue
+            seen = found.get(work.camera_id)
+            age = now - work.queued_at
+            if seen is None or age > seen.oldest_seconds:
+                found[work.camera_id] = Waiting((seen.items if seen else 0) + 1, age, work.error)
+            else:
+                found[work.camera_id] = Waiting(seen.items + 1, seen.oldest_seconds, seen.error or work.error)
+        return found
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish everything queued, then end the thread."""
+        """Finish everything queued (one more try for what is failing), then end the thread."""
         self._queue.put(None)
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        stopping = False
         while True:
-            item = self._queue.get()
-            if item is None:
+            if stopping and self._queue.empty():
+                # Last tries; what still fails stays in recordings/ for the next start.
+                for _, _, work in sorted(self._retries):
+                    self._do(work, final=True)
                 return
-            kind, path = item
+            timeout = max(0.0, self._retries[0][0] - self._clock()) if self._retries else None
             try:
-                if kind == "segment":
-                    if path.exists():
-                        self._on_handoff(hand_off(path, self._layout))
-                elif kind == "run":
-                    if path.is_dir():
-                        for result in sweep_run_dir(path, self._layout):
-                            self._on_handoff(result)
-            except Exception:  # noqa: BLE001 - one bad file must not stop every camera
-                logger.exception("hand-off of {} failed; it stays in recordings/ for the next start", path)
+                work = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                _, _, work = heapq.heappop(self._retries)
+            if work is None:
+                stopping = True
+                continue
+            self._do(work)
 
+    def _do(self, work: _Work, final: bool = False) -> None:
+        try:
+            if work.kind == "segment":
+                if work.path.exists():
+                    self._on_handoff(hand_off(work.path, self._layout))
+            elif work.path.is_dir():
+                for result in sweep_run_dir(work.path, self._layout):
+                    self._on_handoff(result)
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop every camera
+            work.attempts += 1
+            work.error = f"{exc.__class__.__name__}: {exc}"
+            if final:
+                logger.error("hand-off of {} failed ({}); it stays in recordings/ for the next start",
+                             work.path, work.error)
+            else:
+                delay = retry_delay(work.attempts)
+                log = logger.exception if work.attempts == 1 else logger.warning
+                log("hand-off of {} failed (try {}); trying again in {:.0f}s", work.path, work.attempts, delay)
+                self._order += 1
+                heapq.heappush(self._retries, (self._clock() + delay, self._order, work))
+                return
+        if work.attempts and not final:
+            logger.info("hand-off of {} succeeded after {} failed tries", work.path.name, work.attempts)
+        with self._lock:
+            self._pending.pop(id(work), None)

@@ -333,7 +333,7 @@ class CameraSupervisor:
         now = self.clock()
         child = self.child
         return {
-            "state": self.state.value,
+            "state": self.state,
             "since_seconds": round(now - self.since, 1),
             "reason": self.reason,
             "pid": child.pid if child is not None else None,

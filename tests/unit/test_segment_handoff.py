@@ -78,3 +78,33 @@ def test_sweep_leaves_unknown_files(layout):
     (path.parent / "keep.me").write_text("x")
     sweep_run_dir(path.parent, layout)
     assert (path.parent / "keep.me").exists()
+
+
+def test_a_failing_handoff_is_retried_with_backoff_and_reported_until_it_succeeds(layout, monkeypatch):
+    from services.recorder import handoff as module
+    from services.recorder.handoff import HandoffWorker, retry_delay
+    from tests.support.processes import wait_for
+
+    real, failures = module.hand_off, []
+
+    def flaky(path, layout):   # the first two tries fail, as a read-only remount would
+        if len(failures) < 2:
+            failures.append(path)
+            raise OSError(30, "Read-only file system")
+        return real(path, layout)
+    monkeypatch.setattr(module, "hand_off", flaky)
+    done = []
+    worker = HandoffWorker(layout, done.append)
+    path = put(layout, "camera_1_2026-01-24_14-30-00.mp4")
+    worker.start()
+    worker.segment_closed(path)
+
+    def reported():
+        held = worker.waiting().get(1)
+        return held if held and held.error else None
+    waiting = wait_for(reported, 5, "the failure reported")
+    assert waiting.items == 1 and "Read-only file system" in waiting.error
+    wait_for(lambda: done, 10, "the hand-off after the failures")
+    assert done[0].outcome is Outcome.COMPLETED and worker.waiting() == {} and len(failures) == 2
+    worker.stop()
+    assert [retry_delay(n, 60) for n in (1, 2, 3, 8, 9)] == [1, 2, 4, 60, 60]
