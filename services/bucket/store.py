@@ -1,4 +1,4 @@
-"""The uploader's calls on the bucket: HEAD, uploads, object lock, conditional writes, clean-up.
+"""The uploader's calls on the bucket: HEAD, uploads, object lock, probes of the store, clean-up.
 
 Every failure comes out as an S3Problem (`client.classify`). Two guards keep one host from
 destroying another's work in a shared bucket: `If-None-Match: *` on every PUT and
@@ -17,9 +17,11 @@ from typing import Any, Callable, Mapping
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from services.bucket.abilities import Support
 from services.bucket.client import (
     NO_SUCH_KEY_CODES,
     ClientSettings,
+    ProblemKind,
     classify,
     error_code,
     is_https,
@@ -31,8 +33,20 @@ from services.bucket.guards import CONDITIONAL_WRITE_REJECTED, MultipartJournal,
 from services.bucket.verify import RemoteObject, remote_from_head
 
 STREAM_CHUNKS_IN_MEMORY = 2
+PART_BODY = b"feature probe of the camera uploader; aborted, never stored\n"
+# Configuration answers that are about the feature asked for, not about the keys or the bucket.
+_FEATURE_CODES = ("InvalidEncryptionAlgorithmError", "InvalidStorageClass")
+# What uploads carry for the server to check; dropped for a run on a store that rejects them.
+CHECKSUM_ARGS = ("ChecksumAlgorithm", "ChecksumCRC32")
 # Answers of a server that does not do conditional writes at all (rather than ignoring them).
 CONFLICT_CODES = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+
+
+def _clients(config: ClientSettings, checksum: str) -> tuple[Any, Any]:
+    """The managed-transfer client and the streaming-PUT client, sharing one session."""
+    session = new_session(config)
+    return (make_client(config, session=session, checksum=checksum),
+            make_client(config, streaming_puts=True, session=session, checksum=checksum))
 
 
 class ReadOnce(io.RawIOBase):
@@ -67,15 +81,13 @@ class ObjectStore:
     """The handful of bucket operations the uploader needs; every failure is an S3Problem."""
 
     def __init__(self, client: Any, bucket: str, transfer: TransferConfig, put_client: Any = None,
-                 journal: MultipartJournal | None = None):
-        self.client, self.bucket, self.transfer = client, bucket, transfer
-        # From make_client(streaming_puts=True); without it every stream goes through upload_stream.
-        self.put_client = put_client
+                 journal: MultipartJournal | None = None, settings: ClientSettings | None = None):
+        self.bucket, self.transfer = bucket, transfer
         self.no_overwrite = NoOverwrite()
         self.journal = journal or MultipartJournal(None)
-        for each in {id(c): c for c in (client, put_client) if c is not None}.values():
-            self.no_overwrite.attach(each)
-            self.journal.attach(each)
+        self.checksums = True          # False once the store is found to reject them (`drop_checksums`)
+        self._settings = settings      # lets drop_checksums remake the clients
+        self._use_clients(client, put_client)
         # Streams that are not put whole go through s3transfer, which buffers their parts in
         # memory (10 by default): keep one upload's memory bounded. It would hold a body below
         # its threshold whole, so such streams go multipart above one part (glibc maps buffers
@@ -84,12 +96,33 @@ class ObjectStore:
         self.stream_transfer.max_in_memory_upload_chunks = STREAM_CHUNKS_IN_MEMORY
         self.stream_transfer.multipart_threshold = min(transfer.multipart_threshold, transfer.multipart_chunksize)
 
+    def _use_clients(self, client: Any, put_client: Any) -> None:
+        self.client = client
+        # From make_client(streaming_puts=True); without it every stream goes through upload_stream.
+        self.put_client = put_client
+        for each in {id(c): c for c in (client, put_client) if c is not None}.values():
+            self.no_overwrite.attach(each)
+            self.journal.attach(each)
+
     @classmethod
     def for_config(cls, config: ClientSettings, journal: Path | None = None) -> "ObjectStore":
-        session = new_session(config)
-        return cls(make_client(config, session=session), config.bucket, transfer_config(config),
-                   put_client=make_client(config, streaming_puts=True, session=session),
-                   journal=MultipartJournal(journal))
+        client, put_client = _clients(config, config.checksum)
+        return cls(client, config.bucket, transfer_config(config), put_client=put_client,
+                   journal=MultipartJournal(journal), settings=config)
+
+    def drop_checksums(self) -> None:
+        """Send no checksums for the rest of the run, as S3_CHECKSUM=off does: for a store that
+        rejects them. Uploads are then checked against the ETag (MD5) or the size afterwards."""
+        self.checksums = False
+        if self._settings is not None:
+            self._use_clients(*_clients(self._settings, "off"))
+
+    def _args(self, extra_args: Mapping[str, Any]) -> dict[str, Any]:
+        args = dict(extra_args)
+        if not self.checksums:
+            for name in CHECKSUM_ARGS:
+                args.pop(name, None)
+        return args
 
     def puts_whole(self, size: int, extra_args: Mapping[str, Any]) -> bool:
         """Is a stream of `size` bytes sent as one streaming PUT (`put_stream`)?
@@ -117,7 +150,7 @@ class ObjectStore:
         caller verifies the object against the MD5 of what was read. A seekable stream lets
         botocore retry the request.
         """
-        args = dict(extra_args)
+        args = self._args(extra_args)
         if not self._puts_over_https:
             args.pop("ChecksumAlgorithm", None)
         try:
@@ -146,7 +179,7 @@ class ObjectStore:
                progress: Callable[[int], None] | None = None) -> None:
         """Managed transfer: multipart above the threshold, parts in parallel, aborted on error."""
         try:
-            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=dict(extra_args),
+            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=self._args(extra_args),
                                     Config=self.transfer, Callback=progress)
         except Exception as exc:  # boto3 wraps ClientError in S3UploadFailedError
             raise classify(exc, f"uploading {path.name} to s3://{self.bucket}/{key}") from None
@@ -158,7 +191,7 @@ class ObjectStore:
         body below the multipart threshold). Every byte is read once, and so encrypted once.
         """
         try:
-            self.client.upload_fileobj(ReadOnce(stream), self.bucket, key, ExtraArgs=dict(extra_args),
+            self.client.upload_fileobj(ReadOnce(stream), self.bucket, key, ExtraArgs=self._args(extra_args),
                                        Config=self.stream_transfer)
         except Exception as exc:  # boto3 wraps ClientError in S3UploadFailedError
             raise classify(exc, f"uploading to s3://{self.bucket}/{key}") from None
@@ -209,6 +242,47 @@ class ObjectStore:
         self.no_overwrite.enabled = False
         return False
 
+    def probe_crc32(self, key: str) -> tuple[Support, str]:
+        """Does the server take a part with a CRC32 checksum, sent as uploads send it (a trailer
+        over HTTPS)? YES when it answers with the checksum; the refusal's words when REJECTED."""
+        def part(upload_id: str) -> dict[str, Any]:
+            return self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=1,
+                                           Body=PART_BODY, ChecksumAlgorithm="CRC32")
+        answer, rejected = self._multipart_probe(key, {"ChecksumAlgorithm": "CRC32"}, part, "CRC32 checksums")
+        if rejected:
+            return Support.REJECTED, rejected
+        return (Support.YES if answer.get("ChecksumCRC32") else Support.ACCEPTED), ""
+
+    def probe_sse(self, key: str, sse: str, kms_key_id: str | None) -> tuple[Support, str]:
+        """Does the server take the S3_SSE header on a new object, and say it applied it?"""
+        start: dict[str, Any] = {"ServerSideEncryption": sse, **({"SSEKMSKeyId": kms_key_id} if kms_key_id else {})}
+        answer, rejected = self._multipart_probe(key, start, None, f"S3_SSE={sse}")
+        if rejected:
+            return Support.REJECTED, rejected
+        return (Support.YES if answer.get("ServerSideEncryption") == sse else Support.ACCEPTED), ""
+
+    def _multipart_probe(self, key: str, start: Mapping[str, Any], send_part: Callable[[str], Any] | None,
+                         what: str) -> tuple[Mapping[str, Any], str | None]:
+        """Start a multipart upload with `start`'s arguments, send one part if asked, abort it:
+        nothing is left behind (the uploader may not delete an object). Returns the answer that
+        tells (the part's, else the start's) and the server's refusal, if it refused."""
+        upload_id = None
+        try:
+            created = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **start)
+            upload_id = created["UploadId"]
+            return (send_part(upload_id) if send_part else created), None
+        except Exception as exc:  # noqa: BLE001 - sorted here
+            rejected = _rejection(exc)
+            if rejected is None:
+                raise classify(exc, f"probing {what} at s3://{self.bucket}/{key}") from None
+            return {}, rejected
+        finally:
+            if upload_id is not None:
+                try:
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+                except Exception:  # noqa: BLE001 - the journal lists it: the next start aborts it
+                    pass
+
     def abort_incomplete_uploads(self, prefix: str, stale_after: float) -> list[str]:
         """Abort the multipart uploads under `prefix` that this host left behind in a crash.
 
@@ -237,3 +311,20 @@ class ObjectStore:
             # Not supported, or (gofakes3/rclone) no upload under a prefix not yet created.
         self.journal.forget_leftovers({})
         return aborted
+
+
+def _rejection(exc: BaseException) -> str | None:
+    """The server's refusal of a request it does not support (a 4xx but keys or bucket, or 501), else None.
+
+    Answers such as 411 MissingContentLength (rclone to an aws-chunked body), 400
+    InvalidArgument or 501 NotImplemented concern the request's form, not its authority.
+    """
+    if not isinstance(exc, ClientError):
+        return None
+    problem = classify(exc, "probe")
+    if problem.kind is ProblemKind.CONFIG and problem.code not in _FEATURE_CODES:
+        return None
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    if status == 501 or (400 <= status < 500 and status not in (403, 404)):
+        return f"HTTP {status} {problem.code}"
+    return None

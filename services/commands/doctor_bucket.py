@@ -1,4 +1,5 @@
-"""`doctor`'s bucket checks: reachable, writable, encryption default, public access, object lock.
+"""`doctor`'s bucket checks: reachable, writable, encryption default, public access, object lock,
+and the store's abilities as the uploader probes them at start (conditional writes, CRC32, SSE).
 
 The bucket wing answers with typed results (`bucket.probe`); here they become check lines
 with a fix. Imported only when the bucket is configured: it loads boto3.
@@ -44,7 +45,11 @@ def _reachable(client: Any, bucket: str, prefix: str, where: str) -> Check:
     if found.reach is Reach.LISTING:
         return Check("ok", "bucket", f"s3://{bucket} at {where} is reachable (listing allowed under {prefix!r})")
     failure = found.failure
-    hints = {"SignatureDoesNotMatch": "fix AWS_SECRET_ACCESS_KEY",
+    from services.bucket.client import UNTRUSTED_CERTIFICATE
+
+    hints = {UNTRUSTED_CERTIFICATE: "set S3_CA_BUNDLE=/path/to/ca.pem in .env: the PEM file of the CA that signed "
+                                    "the server's certificate (certificates are never left unchecked)",
+             "SignatureDoesNotMatch": "fix AWS_SECRET_ACCESS_KEY",
              "InvalidAccessKeyId": "fix AWS_ACCESS_KEY_ID (and the secret)",
              "NoSuchBucket": "create the bucket, or fix S3_BUCKET_NAME",
              "AccessDenied": f"the keys need s3:ListBucket on the bucket ({POLICY_HINT})",
@@ -153,8 +158,41 @@ def _object_lock(client: Any, config: Any) -> Check:
     return Check("ok", name, "disabled (S3_OBJECT_LOCK_DAYS=0)")
 
 
+def _abilities(client: Any, config: Any) -> tuple[Check, Any]:
+    """The uploader's own start-up probe (`probe_abilities`), what it will do about each answer,
+    and the client the other checks use: one that sends no checksums where the store rejects them."""
+    from services.bucket.client import transfer_config
+    from services.bucket.store import ObjectStore
+    from services.uploader.preparation import probe_abilities
+
+    store = ObjectStore(client, config.bucket, transfer_config(config), settings=config)
+    try:
+        found = probe_abilities(store, config)
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback
+        return Check("fail", "bucket abilities", _reason(exc, "probing the store"), ""), store.client
+    return _abilities_check(found, config), store.client
+
+
+def _abilities_check(found: Any, config: Any) -> Check:
+    from services.bucket.abilities import Support
+    from services.uploader.preparation import refusal
+
+    name = "bucket abilities"
+    problem = refusal(found, config)
+    if problem is not None:
+        return Check("fail", name, f"{problem.message}; the uploader refuses to upload", "edit the key in .env")
+    if found.crc32 is Support.REJECTED:
+        return Check("warn", name, f"{found.summary()}: the store rejects CRC32 checksums ({found.crc32_answer}); "
+                                   "the uploader sends none and checks uploads by MD5 ETag or size",
+                     "set S3_CHECKSUM=off to say so (and skip the probe at each start)")
+    if found.sse is Support.ACCEPTED:
+        return Check("warn", name, f"{found.summary()}: S3_SSE={config.sse} is taken but not confirmed",
+                     "check the store's encryption at rest, or client-side ENCRYPTION_PASSWORD")
+    return Check("ok", name, found.summary())
+
+
 def run_bucket_checks(env: EnvReader, already: Iterable[Check] = (), client: Any = None) -> list[Check]:
-    """Reachable, writable (probe), encryption, public access block and object lock of the bucket."""
+    """Reachable, writable (probe), encryption, public access block, object lock and abilities."""
     from services.uploader.config import read_uploader_config
 
     try:
@@ -174,9 +212,10 @@ def run_bucket_checks(env: EnvReader, already: Iterable[Check] = (), client: Any
     if reachable.level == "fail":
         return [reachable]
     checks = [reachable]
+    abilities, client = _abilities(client, config)   # first: the other checks' writes need its client
     for check in (_writable, _encryption, _public_access, _object_lock):
         try:
             checks.append(check(client, config))
         except Exception as exc:  # noqa: BLE001 - a check that breaks is one line, not a traceback
             checks.append(Check("fail", "bucket", _reason(exc, check.__name__.strip("_")), ""))
-    return checks
+    return checks + [abilities]

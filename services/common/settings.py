@@ -174,6 +174,9 @@ AWS_ACCESS_KEY_ID = optional("AWS_ACCESS_KEY_ID", "access key (with the secret, 
 AWS_SECRET_ACCESS_KEY = optional("AWS_SECRET_ACCESS_KEY", "secret key (with the access key, or neither)", UPLOADER)
 AWS_SESSION_TOKEN = optional("AWS_SESSION_TOKEN", "session token of temporary keys", UPLOADER)
 S3_ENDPOINT_URL = optional("S3_ENDPOINT_URL", "URL of an S3-compatible server", UPLOADER)
+S3_CA_BUNDLE = optional("S3_CA_BUNDLE", "PEM file of the CA that signed an https:// endpoint's certificate",
+                        UPLOADER | COMMANDS)
+AWS_CA_BUNDLE = optional("AWS_CA_BUNDLE", "botocore's name for S3_CA_BUNDLE, also read from .env", UPLOADER | COMMANDS)
 S3_PREFIX = text("S3_PREFIX", "", "key prefix, e.g. site-a/", UPLOADER | COMMANDS)
 S3_STORAGE_CLASS = choice("S3_STORAGE_CLASS", "standard", STORAGE_CLASSES, "storage class of new objects", UPLOADER)
 S3_SSE = choice("S3_SSE", "aes256", SSE_MODES, "server-side encryption", UPLOADER,

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from services.common.alerts import AlertSettings, read_alert_settings
@@ -16,6 +18,7 @@ from services.common.metrics import read_metrics_bind
 from services.common.redact import mask_url, register_secret
 from services.common.settings import (
     AWS_ACCESS_KEY_ID,
+    AWS_CA_BUNDLE,
     AWS_REGION,
     AWS_SECRET_ACCESS_KEY,
     AWS_SESSION_TOKEN,
@@ -29,6 +32,7 @@ from services.common.settings import (
     MULTIPART_THRESHOLD_MB,
     RESCAN_INTERVAL,
     S3_BUCKET_NAME,
+    S3_CA_BUNDLE,
     S3_CHECKSUM,
     S3_ENDPOINT_URL,
     S3_OBJECT_LOCK_DAYS,
@@ -88,6 +92,7 @@ class UploaderConfig:
     crypt: CryptKeys | None = None      # rclone-crypt keys when ENCRYPTION_PASSWORD is set
     host_id: str = "localhost"          # who wrote an object (metadata), for clash reports
     multipart_abort_after: float = 86400.0   # seconds before another host's unfinished upload is stale
+    ca_bundle: str | None = None        # PEM file of the CAs an https:// endpoint is checked against
 
     def camera_name(self, camera_id: int) -> str | None:
         """`CAMERA_<id>_NAME` when the .env has one (the recorder's settings share the file)."""
@@ -123,6 +128,28 @@ def _endpoint(env: EnvReader) -> str | None:
     if parts.password:
         register_secret(parts.password)
     return url.rstrip("/")
+
+
+def _ca_bundle(env: EnvReader) -> str | None:
+    """S3_CA_BUNDLE (or AWS_CA_BUNDLE): a PEM file of CA certificates that load, checked now so a
+    typo is exit 78 at start rather than a TLS failure at every upload. S3_CA_BUNDLE wins: it is
+    this store's, while AWS_CA_BUNDLE may be a machine-wide one from the environment. Never a way
+    to turn verification off: the certificate is always checked, against these CAs."""
+    ours, botocores = env.get(S3_CA_BUNDLE), env.get(AWS_CA_BUNDLE)
+    value = ours or botocores
+    if value is None:
+        return None
+    key = S3_CA_BUNDLE.name if ours else AWS_CA_BUNDLE.name
+    path = Path(value).expanduser()
+    if not path.is_file():
+        env.error(key, f"{value!r} is not a file: give the PEM file of the CA that signed the server's certificate")
+        return None
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError) as exc:
+        env.error(key, f"{value!r} holds no PEM certificate that loads ({getattr(exc, 'reason', None) or exc})")
+        return None
+    return str(path.resolve())
 
 
 def _credentials(env: EnvReader) -> tuple[str | None, str | None, str | None]:
@@ -222,6 +249,7 @@ def read_uploader_config(env: EnvReader) -> UploaderConfig:
         crypt=read_encryption(env),
         host_id=read_host_id(env),
         multipart_abort_after=env.get(MULTIPART_ABORT_AFTER_HOURS) * 3600,
+        ca_bundle=_ca_bundle(env),
     )
     env.check()
     return config

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 
+from services.bucket.abilities import StoreAbilities
 from services.common.alerts import AlertSettings
 from services.common.metrics import Sample
 
@@ -95,6 +96,7 @@ class UploaderSnapshot:
     host_id: str = ""
     conditional_writes: bool | None = None   # does the server refuse to overwrite? None: not probed yet
     clashes: tuple[Clash, ...] = ()          # the latest per camera
+    abilities: StoreAbilities | None = None  # what the store does of the features used; None: not probed yet
 
     def clash_lines(self) -> list[str]:
         return [f"camera {c.camera_id} is written by two hosts: this one ({self.host_id}) and {c.other_host} "

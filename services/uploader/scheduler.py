@@ -26,6 +26,7 @@ from typing import Any
 
 from loguru import logger
 
+from services.bucket.abilities import StoreAbilities
 from services.bucket.client import ProblemKind, classify
 from services.bucket.store import ObjectStore
 from services.common.alerts import AlertTracker, WebhookSender
@@ -82,6 +83,7 @@ class Uploader:
         self.in_flight: dict[Path, Future] = {}
         self.stats = Counters()
         self.conditional_writes: bool | None = None
+        self.abilities: StoreAbilities | None = None
         self.sweep_future: Future | None = None
         self.stopping = False
         self.cleanup_done = False
@@ -153,6 +155,7 @@ class Uploader:
             return
         self.cleanup_done = True
         self.conditional_writes = prepared.conditional_writes
+        self.abilities = prepared.abilities
         self._config_fixed()
 
     def _backoff(self, attempts: int) -> float:
@@ -270,6 +273,7 @@ class Uploader:
             skipped_unknown_files=tuple(sorted(self.backlog.warned_unknown)),
             disk=DiskSnapshot(self.disk_free, self.config.min_free_bytes),
             host_id=self.config.host_id, conditional_writes=self.conditional_writes,
+            abilities=self.abilities,
             clashes=tuple(stats.clashes[c] for c in sorted(stats.clashes)),
         )
 

