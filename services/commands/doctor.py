@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Callable
 
 from services.commands.checks import Check, summary, summary_data
+from services.commands.doctor_host import check_clock, check_proc_privacy, read_mountinfo
 from services.commands.status import human_bytes
 from services.common.config import ConfigError, EnvReader, unknown_key_line
+from services.common.clock import gather
 from services.common.data_layout import DataLayout, MoveMethod
 from services.common.filesystem import largest_segment, probe_filesystem
+from services.recorder.clock_wait import floor_paths
 from services.recorder.config import CameraConfig, RecorderConfig, read_recorder_config
 from services.recorder.ffmpeg_command import FfmpegVersion, audio_plan, build_probe_command, parse_probe_output
 from services.recorder.runs import ffmpeg_version
@@ -160,6 +163,8 @@ def run_recorder_checks(env_path: Path | None, env: EnvReader, min_free_bytes: i
         checks.append(check_disk(layout, min_free_bytes))
         checks.append(check_filesystem(layout, config.segment_duration))
         checks += check_hosts(layout)
+    checks.append(check_clock(gather(floor_paths(layout) if isinstance(config, RecorderConfig) else [])))
+    checks.append(check_proc_privacy(read_mountinfo(), config if isinstance(config, RecorderConfig) else None))
     checks += check_units()
     return checks
 

@@ -121,6 +121,11 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
             report.problems.append(f"camera {camera_id} is {state}" + (f" ({reason})" if reason else ""))
     if rec_ok and recorder:
         report.problems += recorder.stuck_handoffs()
+        if recorder.clock_wait:
+            report.problems.append(f"video-recorder {recorder.clock_wait}")
+        if recorder.config_error:
+            report.problems.append(f"video-recorder rejected .env on reload (still on the old settings): "
+                                   f"{recorder.config_error}")
 
     queue = backlog(layout.completed)
     oldest_age = now - queue["oldest_mtime"] if queue["oldest_mtime"] else None
@@ -133,6 +138,8 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
         report.lines.append(f"last error      {uploader.last_error.message}")
     if up_ok and uploader and uploader.config_error:
         report.problems.append(f"uploads blocked: {uploader.config_error}")
+    if up_ok and uploader and uploader.env_error:
+        report.problems.append(f"s3-uploader rejected .env on reload (still on the old settings): {uploader.env_error}")
     if uploader:   # stays a problem until the uploader restarts: someone must fix the camera ids
         report.problems += uploader.clash_lines()
     if oldest_age is not None and oldest_age > thresholds.backlog_max_age:

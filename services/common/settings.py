@@ -160,6 +160,8 @@ FFMPEG_STOP_TIMEOUT = integer("FFMPEG_STOP_TIMEOUT", 10, "seconds FFmpeg gets to
                               RECORDER, minimum=1, maximum=60)
 FFMPEG_PATH = executable("FFMPEG_PATH", "ffmpeg", "the ffmpeg program", RECORDER | COMMANDS)
 FFPROBE_PATH = executable("FFPROBE_PATH", "ffprobe", "the ffprobe program", RECORDER)
+CLOCK_SYNC_TIMEOUT = decimal("CLOCK_SYNC_TIMEOUT", 120, "seconds to wait at start for a synchronised clock, "
+                             "then record anyway (0: do not wait)", RECORDER, minimum=0, maximum=3600)
 RECORDER_BACKOFF_MAX = decimal("RECORDER_BACKOFF_MAX", 60, "longest wait between restarts of a failing camera",
                                RECORDER, minimum=1, maximum=3600)
 RECORDER_STABLE_AFTER = decimal("RECORDER_STABLE_AFTER", 60, "seconds of recording before the backoff resets",

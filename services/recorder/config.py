@@ -13,6 +13,7 @@ from services.common.settings import (
     CAMERA_AUDIO,
     CAMERA_NAME,
     CAMERA_URL,
+    CLOCK_SYNC_TIMEOUT,
     FFMPEG_PATH,
     FFMPEG_STOP_TIMEOUT,
     FFPROBE_PATH,
@@ -59,6 +60,7 @@ class RecorderConfig:
     metrics_bind: str = "127.0.0.1"
     backoff_max: float = 60.0
     stable_after: float = 60.0
+    clock_sync_timeout: float = CLOCK_SYNC_TIMEOUT.default
 
 
 def _read_cameras(env: EnvReader) -> tuple[CameraConfig, ...]:
@@ -116,6 +118,7 @@ def read_recorder_config(env: EnvReader) -> RecorderConfig:
     ffprobe = env.get(FFPROBE_PATH)
     alerts = read_alert_settings(env)
     metrics_port = env.get(RECORDER_METRICS_PORT)
+    clock_sync_timeout = env.get(CLOCK_SYNC_TIMEOUT)
     backoff_max = env.get(RECORDER_BACKOFF_MAX)
     stable_after = env.get(RECORDER_STABLE_AFTER)
     env.check()
@@ -133,5 +136,6 @@ def read_recorder_config(env: EnvReader) -> RecorderConfig:
         metrics_bind=read_metrics_bind(env),
         backoff_max=backoff_max,
         stable_after=stable_after,
+        clock_sync_timeout=clock_sync_timeout,
     )
 

@@ -2,7 +2,9 @@
 
 The main loop waits on a signal queue with a short timeout; each pass ticks every camera's
 state machine, hands closed segments to the hand-off worker, watches for a wall clock that
-stepped backwards, writes the status file and pings the systemd watchdog.
+stepped backwards, writes the status file and pings the systemd watchdog. Cameras start once the
+wall clock can be trusted (`ClockWait`); SIGHUP re-reads `.env` and changes only the cameras
+whose settings changed (`plan_reload`).
 """
 from __future__ import annotations
 
@@ -15,16 +17,21 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
+from typing import Callable
 
 from loguru import logger
 
 from services.common.alerts import AlertTracker, WebhookSender
+from services.common.config import ConfigError
 from services.common.data_layout import DataLayout
 from services.common.metrics import MetricsServer, Sample
 from services.common.redact import redact
+from services.common.reloading import (log_rejected, log_restart_needed, log_unknown_keys, notify_reloaded,
+                                       notify_reloading, reread)
 from services.common.sd_notify import notify, watchdog_interval
 from services.common.startup import add_env_file_argument, load_config_or_exit, run_daemon
 from services.common.state_file import publish_snapshot
+from services.recorder.clock_wait import ClockWait, floor_paths
 from services.recorder.config import RecorderConfig, read_recorder_config
 from services.recorder.handoff import Handoff, HandoffWorker, Outcome
 from services.recorder.report import (
@@ -35,6 +42,7 @@ from services.recorder.report import (
     metric_samples,
     status_line,
 )
+from services.recorder.reload import ReloadPlan, plan_reload
 from services.recorder.runs import FfmpegLauncher, RecordingRun, ffmpeg_version, leftover_runs
 from services.recorder.states import StopReason
 from services.recorder.supervisor import CameraSupervisor, SupervisorSettings, longest_silence
@@ -67,15 +75,21 @@ def supervisor_settings(config: RecorderConfig) -> SupervisorSettings:
 
 
 class Recorder:
-    def __init__(self, config: RecorderConfig):
+    def __init__(self, config: RecorderConfig, reread: Callable[[], RecorderConfig]):
         self.config = config
+        self.reread = reread
         self.layout = DataLayout(config.common.data_dir)
+        # Read before this run writes anything: files only the recorder writes, from earlier runs.
+        self.clock_wait = ClockWait(config.clock_sync_timeout, floor_paths(self.layout))
         self.signals: queue.Queue[int] = queue.Queue()
         self.handoff = HandoffWorker(self.layout, self._handed_off)
         self.version = ffmpeg_version(config.ffmpeg)
         launcher = FfmpegLauncher(config, self.layout, self.version, self.handoff)
         settings = supervisor_settings(config)
         self.supervisors = {c.id: CameraSupervisor(c, launcher, settings) for c in config.cameras}
+        self.retiring: dict[int, CameraSupervisor] = {}   # removed by a reload, closing their segment
+        self.pending = set(self.supervisors)   # to start: once the clock is trusted and no namesake retires
+        self.config_error: str | None = None   # why the last reload was rejected
         self.completed: dict[int, dict] = {c.id: {"segments": 0, "bytes": 0} for c in config.cameras}
         self._completed_lock = threading.Lock()
         self.started_at = datetime.now(timezone.utc)
@@ -96,7 +110,7 @@ class Recorder:
             stats["last_segment_at"] = datetime.now(timezone.utc)
 
     def run(self) -> int:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda n, _f: self.signals.put(n))
         self.handoff.start()
         for run_dir in leftover_runs(self.layout, self.config.stop_timeout):
@@ -104,8 +118,6 @@ class Recorder:
             self.handoff.run_finished(run_dir)
         logger.info("video-recorder starting: {} camera(s), {}s segments, {}", len(self.supervisors),
                     self.config.segment_duration, self.version.text)
-        for supervisor in self.supervisors.values():
-            supervisor.start()
         metrics = MetricsServer(self.config.metrics_bind, self.config.metrics_port, self.metrics).start() \
             if self.config.metrics_port else None
         notify("READY=1")
@@ -125,14 +137,14 @@ class Recorder:
         clock_offset = time.time() - time.monotonic()
         while True:
             try:
-                signum = self.signals.get(timeout=TICK_SECONDS)
-                self._begin_shutdown(signal.Signals(signum).name)
+                self._on_signal(self.signals.get(timeout=TICK_SECONDS))
             except queue.Empty:
                 pass
-            for supervisor in self.supervisors.values():
+            for supervisor in [*self.supervisors.values(), *self.retiring.values()]:
                 self._collect_segments(supervisor)
                 supervisor.tick()
-            if self.stopping and all(s.done for s in self.supervisors.values()):
+            self._retire_and_start()
+            if self.stopping and all(s.done for s in [*self.supervisors.values(), *self.retiring.values()]):
                 return
             offset = time.time() - time.monotonic()
             step = backward_step(clock_offset, offset)
@@ -151,6 +163,67 @@ class Recorder:
         if isinstance(supervisor.child, RecordingRun):
             for path in supervisor.child.closed_segments():
                 self.handoff.segment_closed(path)
+
+    def _on_signal(self, signum: int) -> None:
+        if signum != signal.SIGHUP:
+            self._begin_shutdown(signal.Signals(signum).name)
+        elif not self.stopping:
+            self._reload()
+
+    def _retire_and_start(self) -> None:
+        """Forget removed cameras once stopped; start new ones once the clock can be trusted and
+        no run of a camera with the same id is still closing its segment."""
+        for camera_id in [i for i, s in self.retiring.items() if s.done]:
+            del self.retiring[camera_id]
+        if self.stopping or not self.pending or not self.clock_wait.ready():
+            return
+        for camera_id in sorted(self.pending - set(self.retiring)):
+            self.pending.discard(camera_id)
+            self.supervisors[camera_id].start()
+
+    def _reload(self) -> None:
+        """SIGHUP: a valid .env is applied camera by camera; an invalid one changes nothing."""
+        logger.info("SIGHUP received: re-reading .env")
+        notify_reloading()
+        try:
+            plan = plan_reload(self.config, self.reread())
+        except ConfigError as exc:
+            self.config_error = log_rejected(exc)
+        else:
+            self.config_error = None
+            self._apply(plan)
+        self.write_status()
+        notify_reloaded()
+
+    def _apply(self, plan: ReloadPlan) -> None:
+        log_unknown_keys(plan.config.common)
+        log_restart_needed("video-recorder", plan.needs_restart)
+        if plan.command_changed:
+            logger.info("{} changed: every camera starts a new run", ", ".join(plan.command_changed))
+        if plan.config.ffmpeg != self.config.ffmpeg:
+            self.version = ffmpeg_version(plan.config.ffmpeg)
+        if plan.config.alerts != self.config.alerts:
+            self.webhook.close()
+            self.webhook = WebhookSender.for_settings(plan.config.alerts, "video-recorder")
+        self.config = plan.config
+        launcher = FfmpegLauncher(self.config, self.layout, self.version, self.handoff)
+        settings = supervisor_settings(self.config)
+        for camera_id in plan.cameras.removed:
+            retired = self.supervisors.pop(camera_id)
+            if camera_id in self.pending:   # never started
+                self.pending.discard(camera_id)
+                continue
+            logger.info("camera {} removed from .env: closing its segment and stopping it", camera_id)
+            retired.request_stop()
+            self.retiring[camera_id] = retired
+        for supervisor in self.supervisors.values():
+            supervisor.launcher, supervisor.settings = launcher, settings
+        for camera in plan.cameras.changed:
+            self.supervisors[camera.id].reconfigure(camera)
+        for camera in plan.cameras.added:
+            self.supervisors[camera.id] = CameraSupervisor(camera, launcher, settings)
+            self.pending.add(camera.id)
+        logger.info(".env reloaded: {}", plan.cameras.summary())
 
     def _begin_shutdown(self, why: str) -> None:
         if self.stopping:
@@ -188,7 +261,8 @@ class Recorder:
                                                    **facts)
         return RecorderSnapshot(pid=os.getpid(), updated_at=datetime.now(timezone.utc), started_at=self.started_at,
                                 stopping=self.stopping, segment_duration=self.config.segment_duration,
-                                ffmpeg=self.version.text, cameras=cameras)
+                                ffmpeg=self.version.text, cameras=cameras, config_error=self.config_error,
+                                clock_wait=self.clock_wait.status())
 
     def write_status(self) -> None:
         snapshot = self.latest = self.snapshot()
@@ -213,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     add_env_file_argument(parser)
     args = parser.parse_args(argv)
     config = load_config_or_exit(args.env_file, read_recorder_config)
-    return run_daemon("video-recorder", "recorder", config.common, lambda: Recorder(config).run())
+    return run_daemon("video-recorder", "recorder", config.common,
+                      lambda: Recorder(config, lambda: reread(args.env_file, read_recorder_config)).run())
 
 
 if __name__ == "__main__":

@@ -66,6 +66,8 @@ class RecorderSnapshot:
     segment_duration: int = 600
     ffmpeg: str = ""
     cameras: dict[str, CameraReport] = field(default_factory=dict)
+    config_error: str | None = None        # the last reload's .env was rejected: running on the old settings
+    clock_wait: str | None = None          # cameras wait for time synchronisation
 
     def stuck_handoffs(self) -> list[str]:
         """One line per camera whose closed segments wait longer than they should."""
@@ -79,6 +81,10 @@ def status_line(snapshot: RecorderSnapshot) -> str:
     """systemd's STATUS= text (`systemctl status video-recorder`)."""
     recording = sum(c.recording for c in snapshot.cameras.values())
     text = f"{recording}/{len(snapshot.cameras)} cameras recording"
+    if snapshot.clock_wait:
+        text += f"; {snapshot.clock_wait}"
+    if snapshot.config_error:
+        text += f"; .env rejected on reload, old settings kept: {snapshot.config_error}"
     stuck = [camera_id for camera_id, c in snapshot.cameras.items()
              if c.handoff_waiting_seconds > handoff_limit(snapshot.segment_duration)]
     return text + (f"; hand-off stuck: camera {', '.join(stuck)}" if stuck else "")

@@ -10,13 +10,16 @@ changes, and it performs the side effects of entering a state):
     STARTING  --no media for start_timeout--> STOPPING (killed, then BACKOFF)
     RECORDING --no media for the stall limit--> STOPPING (killed, then restarted at once)
     STARTING/RECORDING --restart asked (clock step, reload)--> STOPPING (then restarted at once)
+    PROBING   --new settings (reload)-->  STOPPING (then probed again with them)
+    BACKOFF   --new settings (reload)-->  STARTING/PROBING at once
     STOPPING  --exited-->                 BACKOFF | STARTING/PROBING (restart) | STOPPED (shutdown)
     STOPPING  --deadline passed-->        kill, stay STOPPING until reaped
     BACKOFF   --delay over-->             STARTING/PROBING
     any       --shutdown-->               STOPPING or STOPPED
 
 How FFmpeg is stopped, and what follows, depends only on why (`stop_policy`). There is no
-fatal state: cameras come back, so the backoff is capped, not exhausted.
+fatal state: cameras come back, so the backoff is capped, not exhausted. A camera that stays
+down is one warning, then reminders at a growing interval (`Outage`), not one per retry.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ from loguru import logger
 
 from services.recorder.config import CameraConfig
 from services.recorder.ffmpeg_command import StreamInfo
+from services.recorder.outage import Outage
 from services.recorder.states import PROCESS_STATES, CameraState, StopReason
 
 # The stall limit (`stall_limit`): stall_timeout, or STALL_INTERVALS times the camera's
@@ -168,6 +172,7 @@ class CameraSupervisor:
         self.run_started = 0.0
         self.recording_since: float | None = None  # when the current run's media began
         self.frame_intervals = RecentMax(INTERVAL_MEMORY)
+        self.outage = Outage()
         self.stop = stop_policy(StopReason.SHUTDOWN, settings)
         self.after_stop = self.stop.then  # a shutdown during another stop changes only this
 
@@ -188,6 +193,17 @@ class CameraSupervisor:
         """Close the current segment and start a new run at once (clock step, reload)."""
         if self.state in (CameraState.STARTING, CameraState.RECORDING):
             self._stop(reason)
+
+    def reconfigure(self, camera: CameraConfig) -> None:
+        """New settings for this camera (reload): a new run with them, the other cameras untouched."""
+        self.camera = camera
+        self.known_stream = None   # a new URL may be another stream: probe it
+        if self.state in (CameraState.PROBING, CameraState.STARTING, CameraState.RECORDING):
+            self._stop(StopReason.RELOAD)
+        elif self.state == CameraState.BACKOFF:
+            self.failures = 0
+            self._retry(StopReason.RELOAD.value)
+        # STOPPING: what follows starts with the new settings; STOPPED: not started yet
 
     @property
     def done(self) -> bool:
@@ -292,8 +308,11 @@ class CameraSupervisor:
     def _enter(self, new: CameraState, reason: str, warn: bool | None = None) -> None:
         now = self.clock()
         old, self.state, self.since, self.reason = self.state, new, now, reason
-        log = logger.warning if (new == CameraState.BACKOFF if warn is None else warn) else logger.info
-        log("{}: {} -> {} ({})", self.camera.label, old.value, new.value, reason)
+        level, text = self.outage.transition(
+            now, f"{self.camera.label}: {old.value} -> {new.value} ({reason})",
+            failing=new == CameraState.BACKOFF if warn is None else warn,
+            counts=new == CameraState.BACKOFF, recording=new == CameraState.RECORDING)
+        logger.log(level, text)
         try:
             self._on_enter(new, now)
         except OSError as exc:

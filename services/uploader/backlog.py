@@ -8,6 +8,7 @@ from __future__ import annotations
 import heapq
 import os
 import queue
+import random
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,11 @@ from services.common.segment_names import parse_name
 from services.uploader.report import QueueSnapshot
 
 SortKey = tuple[float, str]   # segment start (UTC seconds), name
+
+
+def retry_delay(attempts: int, cap: float) -> float:
+    """1, 2, 4 ... seconds up to `cap`, less up to a fifth at random so retries spread out."""
+    return min(cap, 2.0 ** max(attempts - 1, 0)) * random.uniform(0.8, 1.0)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 
+from services.common.reloading import reread
 from services.common.startup import add_env_file_argument, load_config_or_exit, run_daemon
 from services.uploader.config import read_uploader_config
 from services.uploader.scheduler import Uploader
@@ -34,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config_or_exit(args.env_file, read_uploader_config)
     limit_malloc_arenas()
-    return run_daemon("s3-uploader", "uploader", config.common, lambda: Uploader(config, once=args.once).run())
+    reread_config = lambda: reread(args.env_file, read_uploader_config)  # noqa: E731
+    return run_daemon("s3-uploader", "uploader", config.common,
+                      lambda: Uploader(config, once=args.once, reread=reread_config).run())
 
 
 

@@ -22,7 +22,8 @@ from services.common.segment_names import parse_name
 from services.uploader.config import UploaderConfig
 from services.uploader.job import SegmentJob
 from services.uploader.receipts import orphan_receipts, read_receipt, remove_receipt
-from services.uploader.report import Clash, Deletions
+from services.uploader.backlog import Backlog
+from services.uploader.report import Clash, Counters, Deletions
 from services.uploader.retention import LocalFile, disk_guard, expired
 
 FreeBytes = Callable[[Path], int]
@@ -55,6 +56,17 @@ class Sweep:
     def add_to(self, deleted: Deletions) -> Deletions:
         return Deletions(deleted.retention + self.by_retention, deleted.disk_guard + self.by_disk_guard,
                          deleted.not_uploaded + len(self.unuploaded))
+
+    def record(self, stats: Counters, backlog: Backlog) -> None:
+        """Count this pass, and tell the backlog which files left completed/ or came back to it."""
+        stats.deleted = self.add_to(stats.deleted)
+        stats.returned += len(self.returned)
+        for clash in self.clashes:
+            stats.clash(clash)
+        for path in self.unuploaded:
+            backlog.forget(path)
+        for path in self.returned:
+            backlog.offer(path)
 
 
 def standing(job: SegmentJob, local: Path) -> tuple[Standing, Clash | None]:

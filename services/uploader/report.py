@@ -97,6 +97,7 @@ class UploaderSnapshot:
     conditional_writes: bool | None = None   # does the server refuse to overwrite? None: not probed yet
     clashes: tuple[Clash, ...] = ()          # the latest per camera
     abilities: StoreAbilities | None = None  # what the store does of the features used; None: not probed yet
+    env_error: str | None = None   # the last reload's .env was rejected: running on the old settings
 
     def clash_lines(self) -> list[str]:
         return [f"camera {c.camera_id} is written by two hosts: this one ({self.host_id}) and {c.other_host} "
@@ -147,6 +148,7 @@ def status_line(snapshot: UploaderSnapshot) -> str:
     """systemd's STATUS= text (`systemctl status s3-uploader`)."""
     text = (f"{snapshot.queue.files} queued, {len(snapshot.in_flight)} uploading, "
             f"{snapshot.files_uploaded} uploaded")
+    text += f"; .env rejected on reload, old settings kept: {snapshot.env_error}" if snapshot.env_error else ""
     return text + (f"; {snapshot.config_error}" if snapshot.config_error else "")
 
 

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import os
 import queue
-import random
 import signal
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from loguru import logger
 
@@ -35,11 +34,12 @@ from services.common.metrics import MetricsServer
 from services.common.redact import redact
 from services.common.sd_notify import notify, watchdog_interval
 from services.common.state_file import publish_snapshot
-from services.uploader.backlog import Backlog
+from services.uploader.backlog import Backlog, retry_delay
 from services.uploader.config import UploaderConfig
 from services.uploader.housekeeping import FreeBytes, Sweep, disk_free_bytes, sweep
 from services.uploader.job import Outcome, OutcomeKind, SegmentJob
 from services.uploader.preparation import MULTIPART_JOURNAL, Preparation, prepare_bucket
+from services.uploader.reload import reload_settings
 from services.uploader.report import (
     STATE_FILE,
     Counters,
@@ -62,6 +62,7 @@ class Event(Enum):
     CLEANUP = "cleanup"    # the start-up preparation of the bucket finished
     SWEPT = "swept"        # a housekeeping pass finished
     SIGNAL = "signal"      # SIGTERM/SIGINT
+    RELOAD = "reload"      # SIGHUP: re-read .env
 
 
 def _now() -> datetime:
@@ -72,8 +73,10 @@ class Uploader:
     """The scheduler; `run()` returns the exit code."""
 
     def __init__(self, config: UploaderConfig, store: ObjectStore | None = None, once: bool = False,
-                 free_bytes: FreeBytes = disk_free_bytes, install_signals: bool = True):
-        self.config = config
+                 free_bytes: FreeBytes = disk_free_bytes, install_signals: bool = True,
+                 reread: Callable[[], UploaderConfig] | None = None):
+        self.config, self.reread = config, reread or (lambda: config)
+        self.env_error: str | None = None   # why the last reload's .env was rejected
         self.layout = DataLayout(config.common.data_dir)
         self.store = store or ObjectStore.for_config(config, journal=self.layout.state / MULTIPART_JOURNAL)
         self.job = SegmentJob(config, self.store, self.layout)
@@ -101,13 +104,6 @@ class Uploader:
         self.alerts = AlertTracker()
         self.webhook = WebhookSender.for_settings(config.alerts, "s3-uploader")
         self.latest: UploaderSnapshot = self.snapshot()   # replaced whole; the metrics thread reads it
-
-    # ----- discovery -------------------------------------------------------------------------
-    def offer(self, path: Path) -> None:
-        self.backlog.offer(path)
-
-    def scan(self) -> None:
-        self.backlog.scan()
 
     # ----- dispatch --------------------------------------------------------------------------
     def _capacity(self) -> int:
@@ -145,7 +141,7 @@ class Uploader:
             if problem.kind is ProblemKind.CONFIG:
                 self._config_problem(problem.message)
             else:
-                delay = self._backoff(self.cleanup_attempts)
+                delay = retry_delay(self.cleanup_attempts, self.config.retry_max_seconds)
                 self._record_error(problem.message)
                 logger.warning("{}; retrying in {:.0f}s", problem.message, delay)
                 self.cleanup_due = time.monotonic() + delay
@@ -157,10 +153,6 @@ class Uploader:
         self.conditional_writes = prepared.conditional_writes
         self.abilities = prepared.abilities
         self._config_fixed()
-
-    def _backoff(self, attempts: int) -> float:
-        delay = min(self.config.retry_max_seconds, 2.0 ** max(attempts - 1, 0))
-        return delay * random.uniform(0.8, 1.0)
 
     # ----- outcomes --------------------------------------------------------------------------
     def _record_error(self, message: str) -> None:
@@ -212,7 +204,7 @@ class Uploader:
             self.backlog.give_up(path)
             self.exit_code = 1
             return
-        delay = self._backoff(entry.attempts)
+        delay = retry_delay(entry.attempts, self.config.retry_max_seconds)
         logger.warning("{}; retry {} in {:.0f}s", outcome.message, entry.attempts, delay)
         self.backlog.retry_at(entry, time.monotonic() + delay)
 
@@ -245,14 +237,7 @@ class Uploader:
             logger.exception("housekeeping failed")
 
     def _swept(self, done: Sweep) -> None:
-        self.stats.deleted = done.add_to(self.stats.deleted)
-        self.stats.returned += len(done.returned)
-        for clash in done.clashes:
-            self.stats.clash(clash)
-        for path in done.unuploaded:
-            self.backlog.forget(path)
-        for path in done.returned:
-            self.backlog.offer(path)
+        done.record(self.stats, self.backlog)
         if done.disk_free is not None:
             self.disk_free = done.disk_free
 
@@ -274,7 +259,7 @@ class Uploader:
             disk=DiskSnapshot(self.disk_free, self.config.min_free_bytes),
             host_id=self.config.host_id, conditional_writes=self.conditional_writes,
             abilities=self.abilities,
-            clashes=tuple(stats.clashes[c] for c in sorted(stats.clashes)),
+            clashes=tuple(stats.clashes[c] for c in sorted(stats.clashes)), env_error=self.env_error,
         )
 
     def write_status(self) -> None:
@@ -292,13 +277,15 @@ class Uploader:
     # ----- main loop -------------------------------------------------------------------------
     def _handle(self, kind: Event, value: Any) -> None:
         if kind is Event.PATH:
-            self.offer(value)
+            self.backlog.offer(value)
         elif kind is Event.DONE:
             self.finished(*value)
         elif kind is Event.CLEANUP:
             self._cleanup_finished(value)
         elif kind is Event.SWEPT:
             self._sweep_finished(value)
+        elif kind is Event.RELOAD and not self.stopping:
+            reload_settings(self)
         elif kind is Event.SIGNAL:
             if not self.stopping:
                 logger.info("{} received: finishing uploads in flight, taking no new work", value)
@@ -316,12 +303,13 @@ class Uploader:
         if self.install_signals:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, lambda n, _f: self.events.put((Event.SIGNAL, signal.Signals(n).name)))
+            signal.signal(signal.SIGHUP, lambda _n, _f: self.events.put((Event.RELOAD, None)))
         logger.info("s3-uploader starting: bucket {} at {}, prefix {!r}, {} parallel uploads{}",
                     self.config.bucket, self.config.safe_endpoint, self.config.prefix, self.config.concurrency,
                     " (--once)" if self.once else "")
         if not self.once:
             self.observer = self.backlog.watch(self.events, Event.PATH, self.config.rescan_interval)
-        self.scan()
+        self.backlog.scan()
         self._start_sweep()
         metrics = MetricsServer(self.config.metrics_bind, self.config.metrics_port,
                                 lambda: metric_samples(self.latest)).start() \
@@ -351,7 +339,7 @@ class Uploader:
                     break
                 if now >= next_scan:
                     next_scan = now + self.config.rescan_interval
-                    self.scan()
+                    self.backlog.scan()
                     self._start_sweep()
                 if now >= next_status:
                     next_status = now + STATUS_INTERVAL

@@ -271,6 +271,15 @@ def test_unit_supervision_settings(unit: Path) -> None:
     assert "TimeoutStopSec" in service
     assert seconds(service["TimeoutStopSec"][-1]) > grace, "systemd would SIGKILL before the clean stop"
     assert service.get("SyslogIdentifier") == [unit.stem], "journal lines would be tagged 'python'"
+    assert service.get("ExecReload") == ["/bin/kill -HUP $MAINPID"], "systemctl reload must send SIGHUP"
+
+
+def test_recorder_starts_after_time_synchronisation() -> None:
+    """Segment names come from the wall clock; a Pi without a clock battery boots in the past."""
+    lines = (REPO / "systemd/video-recorder.service").read_text().splitlines()
+    ordering = " ".join(line.split("=", 1)[1] for line in lines if line.startswith("After=")).split()
+    wanted = " ".join(line.split("=", 1)[1] for line in lines if line.startswith("Wants=")).split()
+    assert "time-sync.target" in ordering and "time-sync.target" in wanted
 
 
 def verifiable_copy(unit: Path, directory: Path) -> Path:
