@@ -21,7 +21,7 @@ from services import __version__
 from services.common.config import EX_CONFIG
 from services.common.startup import add_env_file_argument, load_config_or_exit
 
-COMMANDS = ("status", "doctor", "sync", "coverage", "clip", "lifecycle", "cost", "decrypt", "iam-policy")
+COMMANDS = ("status", "doctor", "sync", "coverage", "clip", "lifecycle", "cost", "decrypt", "iam-policy", "web")
 EX_PIPE = 128 + signal.SIGPIPE   # what a shell reports for a program its reader left early
 SHARED_EXIT_CODES = {2: "bad arguments", EX_CONFIG: "bad configuration (one line per key)",
                      EX_PIPE: "the output was closed early (e.g. `| head`); quietly"}

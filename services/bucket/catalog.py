@@ -11,9 +11,10 @@ from services.bucket.client import classify
 from services.bucket.keys import object_key
 from services.bucket.metadata import DURATION
 from services.common.segment_names import SegmentName, parse_name
-from services.common.spans import Span, segment_spans
+from services.common.spans import Coverage, Span, measure, segment_spans
 from services.crypt.format import SUFFIX as ENCRYPTED_SUFFIX
 
+_CAMERA_FOLDER = re.compile(r"/camera_(\d+)/$")
 _CONFLICT = re.compile(r"\.conflict-[0-9a-f]+(?=\.mp4$)")
 _ENCRYPTED = re.compile(re.escape(ENCRYPTED_SUFFIX) + "$")
 
@@ -90,3 +91,25 @@ def stored_spans(client: Any, bucket: str, prefix: str, camera_id: int, window: 
     """Each stored segment of a camera around `window`, with the time it covers."""
     stored = with_durations(client, bucket, list_segments(client, bucket, prefix, camera_id, window))
     return list(zip(stored, segment_spans([(s.name.start, s.duration) for s in stored], segment_duration)))
+
+
+def measure_stored(stored: list[tuple[StoredSegment, Span]], window: Span) -> Coverage:
+    """The `coverage` figures of one camera in `window`, from what `stored_spans` found."""
+    return measure([span for _, span in stored], window)
+
+
+def cameras_in(client: Any, bucket: str, prefix: str, days: Iterable[datetime]) -> set[int]:
+    """Every camera with a folder on one of `days` under `prefix`: all hosts of a site, not only this one."""
+    found: set[int] = set()
+    try:
+        paginator = client.get_paginator("list_objects_v2")
+        for day in days:
+            folder = day_prefix(prefix, 0, day).rsplit("camera_0/", 1)[0]
+            for page in paginator.paginate(Bucket=bucket, Prefix=folder, Delimiter="/"):
+                for common in page.get("CommonPrefixes", []) or []:
+                    match = _CAMERA_FOLDER.search(common["Prefix"])
+                    if match:
+                        found.add(int(match[1]))
+    except Exception as exc:  # noqa: BLE001 - reported as one line by the caller
+        raise classify(exc, f"listing s3://{bucket}/{prefix}") from None
+    return found

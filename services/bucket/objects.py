@@ -42,6 +42,14 @@ def download(client: Any, bucket: str, key: str, target: Path) -> None:
     client.download_file(bucket, key, str(target))
 
 
+def _keep_sigv4(signature_version: str, **_: Any) -> str | None:
+    """botocore presigns S3 URLs with signature version 2 unless the client names a version;
+    AWS regions opened since 2014 and S3-compatible servers (rclone) refuse those. Keep v4."""
+    return "s3v4-query" if signature_version in ("v4-query", "s3v4-query") else None
+
+
 def presigned_url(client: Any, bucket: str, key: str, expires: int) -> str:
-    """A URL that GETs the object for `expires` seconds with our keys' rights; signed here, no request."""
+    """A URL that GETs the object for `expires` seconds with our keys' rights; signed here (SigV4),
+    no request."""
+    client.meta.events.register_first("choose-signer.s3", _keep_sigv4, unique_id="presign-sigv4")
     return client.generate_presigned_url("get_object", ExpiresIn=expires, Params={"Bucket": bucket, "Key": key})

@@ -3,25 +3,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 from services.bucket.catalog import StoredSegment, stored_spans
-from services.bucket.client import S3Problem, classify, make_client
-from services.bucket.objects import download, presigned_url
-from services.commands.clip_plan import ClipPlan, clip_command, concat_list, plan_clip
+from services.bucket.client import S3Problem, make_client
+from services.bucket.objects import presigned_url
+from services.bucket.stream import BucketSource, piece_files
+from services.common.clip_plan import ClipPlan, plan_clip
 from services.common.config import CommonConfig, EnvReader, read_common
 from services.common.data_layout import DataLayout
-from services.common.mp4_fragments import video_duration
-from services.common.segment_names import parse_name
+from services.common.footage import local_segments, write_clip
 from services.common.settings import FFMPEG_PATH, S3_BUCKET_NAME, SEGMENT_DURATION
 from services.common.spans import Span
-from services.crypt.format import SUFFIX as ENCRYPTED_SUFFIX
-from services.crypt.format import decrypt_file
 from services.crypt.keys import CryptError
 from services.uploader.config import UploaderConfig, read_uploader_config
 
@@ -69,20 +65,6 @@ def read_settings(env: EnvReader) -> Settings:
     return settings
 
 
-def local_segments(layout: DataLayout, camera_id: int, window: Span) -> dict[str, tuple[Path, Span]]:
-    found = {}
-    earliest = window.start - timedelta(days=1)
-    for folder in (layout.uploaded, layout.completed):
-        for path in folder.glob(f"camera_{camera_id}_*.mp4"):
-            name = parse_name(path.name)
-            if name is None or not earliest <= name.start < window.end:
-                continue
-            duration = video_duration(path)
-            if duration is not None:
-                found[path.name] = (path, Span(name.start, name.start + timedelta(seconds=duration)))
-    return found
-
-
 def remote_segments(settings: Settings, client, camera_id: int, window: Span) -> dict[str, tuple[StoredSegment, Span]]:
     config = settings.uploader
     return {s.name.filename: (s, span) for s, span in
@@ -123,42 +105,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("clip: nothing was recorded in that range")
         return 1
     output = Path(args.output)
+    source = BucketSource(client, settings.uploader.bucket, settings.uploader.crypt) if client else None
+    keys = {name: segment.key for name, (segment, _) in remote.items()}
     with tempfile.TemporaryDirectory(prefix="clip-") as work:
-        paths = {}
-        for piece in plan.pieces:
-            if piece.name in local:
-                paths[piece.name] = local[piece.name][0]
-                continue
-            key = remote[piece.name][0].key
-            target = Path(work) / piece.name
-            try:
-                if key.endswith(ENCRYPTED_SUFFIX):
-                    if settings.uploader.crypt is None:
-                        print(f"clip: {key} is encrypted; set ENCRYPTION_PASSWORD")
-                        return 1
-                    sealed = Path(work) / (piece.name + ENCRYPTED_SUFFIX)
-                    download(client, settings.uploader.bucket, key, sealed)
-                    decrypt_file(sealed, target, settings.uploader.crypt)
-                    sealed.unlink()
-                else:
-                    download(client, settings.uploader.bucket, key, target)
-            except CryptError as exc:
-                print(f"clip: {key}: {exc}")
-                return 1
-            except Exception as exc:  # noqa: BLE001
-                print(f"clip: {classify(exc, 'downloading ' + piece.name)}")
-                return 1
-            paths[piece.name] = target
-        list_file = Path(work) / "pieces.txt"
-        list_file.write_text(concat_list(plan.pieces, paths))
-        partial = output.with_name(f".{output.name}.partial")
-        # The real name only appears once FFmpeg has succeeded: no half-written clips.
-        result = subprocess.run(clip_command(settings.ffmpeg, list_file, partial), capture_output=True, text=True)
-        if result.returncode != 0:
-            partial.unlink(missing_ok=True)
-            print(f"clip: FFmpeg failed: {result.stderr.strip().splitlines()[-1:]}")
+        try:
+            paths = piece_files(plan.pieces, {name: path for name, (path, _) in local.items()}, keys,
+                                source, Path(work))
+        except (CryptError, S3Problem, FileNotFoundError) as exc:
+            print(f"clip: {exc}")
             return 1
-        os.replace(partial, output)
+        failure = write_clip(settings.ffmpeg, plan.pieces, paths, Path(work), output)
+        if failure is not None:
+            print(f"clip: FFmpeg failed: {failure}")
+            return 1
     sources = sum(1 for p in plan.pieces if p.name in local)
     print(f"clip: wrote {output} from {len(plan.pieces)} segments ({sources} local, "
           f"{len(plan.pieces) - sources} from the bucket)")

@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from services.bucket.catalog import stored_spans
+from services.bucket.catalog import measure_stored, stored_spans
 from services.bucket.client import S3Problem, make_client
 from services.common.config import EnvReader
 from services.common.settings import SEGMENT_DURATION
-from services.common.spans import Coverage, Span, day_window, measure
+from services.common.spans import Coverage, Span, day_window
 from services.uploader.config import UploaderConfig, read_uploader_config
 
 
@@ -46,9 +46,8 @@ def read_settings(env: EnvReader) -> Settings:
 
 def camera_coverage(client, config: UploaderConfig, camera_id: int, window: Span,
                     segment_duration: int) -> Coverage:
-    spans = [span for _, span in stored_spans(client, config.bucket, config.prefix, camera_id, window,
-                                              segment_duration)]
-    return measure(spans, window)
+    return measure_stored(stored_spans(client, config.bucket, config.prefix, camera_id, window, segment_duration),
+                          window)
 
 
 def _clock(moment: datetime) -> str:

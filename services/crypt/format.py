@@ -111,6 +111,21 @@ def read_full(handle: IO[bytes], size: int) -> bytes:
     return b"".join(parts)
 
 
+def open_block(keys: CryptKeys, nonce: bytes, index: int, block: bytes) -> bytes:
+    """Block `index` decrypted on its own: the format allows random access, block by block."""
+    try:
+        return crypto_secretbox_open(block, _nonce_add(nonce, index), keys.data_key)
+    except _NaclCryptoError:
+        raise CryptError(f"wrong password or salt, or damaged: block {index} failed authentication") from None
+
+
+def file_nonce(header: bytes) -> bytes:
+    """The nonce of a file from its first HEADER_SIZE bytes; CryptError if they are no rclone header."""
+    if len(header) < HEADER_SIZE or header[:len(MAGIC)] != MAGIC:
+        raise CryptError("not an rclone crypt file (bad magic or short header)")
+    return header[len(MAGIC):HEADER_SIZE]
+
+
 # --- whole files --------------------------------------------------------------------------
 
 def encrypt_bytes(data: bytes, keys: CryptKeys, nonce: bytes | None = None) -> bytes:

@@ -1,6 +1,5 @@
 """coverage, clip and lifecycle against a real S3 server and real FFmpeg segments."""
 import json
-import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from services.bucket.keys import object_key
 from services.bucket.metadata import DURATION as DURATION_METADATA
 from services.common.mp4_fragments import video_duration
 from services.common.segment_names import SegmentName
-from tests.support.media import decode_errors, video_stream_duration
+from tests.support.media import decode_errors, make_segment, video_stream_duration
 from tests.support.processes import run_module, write_env
 from tests.support.s3_server import S3Server
 
@@ -20,15 +19,6 @@ MIDNIGHT = datetime(2026, 1, 25, tzinfo=timezone.utc)
 # 00:00:02 lasts only 1.5 s, which only its stored duration can tell.
 OFFSETS = (-4, -2, 0, 2, 6)
 SHORT = 2
-
-
-def make_segment(path: Path, seconds: float = 2.0) -> Path:
-    """A segment as the recorder writes it: H.264 + AAC, fragmented, keyframe every second."""
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10",
-                    "-f", "lavfi", "-i", "sine", "-t", str(seconds), "-c:v", "libx264", "-g", "10",
-                    "-c:a", "aac", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-y", str(path)],
-                   check=True)
-    return path
 
 
 @pytest.fixture(scope="module")

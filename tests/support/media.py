@@ -55,3 +55,12 @@ def footage_gaps(paths: list[Path], segment_duration: int, tolerance: float = 1.
     spans = segment_spans(timed, segment_duration)
     window = Span(min(s.start for s in spans), max(s.end for s in spans))
     return [gap.seconds for gap in measure(spans, window, tolerance=tolerance).gaps]
+
+
+def make_segment(path: Path, seconds: float = 2.0, size: str = "160x120") -> Path:
+    """A segment as the recorder writes it: H.264 + AAC, fragmented, keyframe every second."""
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=10",
+                    "-f", "lavfi", "-i", "sine", "-t", str(seconds), "-c:v", "libx264", "-g", "10",
+                    "-c:a", "aac", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-y", str(path)],
+                   check=True)
+    return path

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 SERVICES = REPO / "services"
 DOC = REPO / "docs" / "architecture.md"
 BEGIN, END = "<!-- package-graph:begin -->", "<!-- package-graph:end -->"
-WINGS = ("commands", "recorder", "uploader", "bucket", "crypt", "common")
+WINGS = ("commands", "viewer", "recorder", "uploader", "bucket", "crypt", "common")
 
 
 @dataclass(frozen=True)

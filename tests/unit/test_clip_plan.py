@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from services.commands.clip_plan import clip_command, concat_list, plan_clip
+from services.common.clip_plan import clip_command, concat_list, plan_clip
 from services.common.spans import Span
 
 T0 = datetime(2026, 1, 24, 14, 0, tzinfo=timezone.utc)

@@ -21,8 +21,9 @@ from services.common.config import ConfigError, EnvReader
 REPO = Path(__file__).resolve().parents[2]
 UPLOAD_PATH = ("services/bucket/client.py", "services/bucket/store.py") + tuple(
     str(p.relative_to(REPO)) for p in sorted((REPO / "services/uploader").glob("*.py")))
-# coverage, clip and sync --verify list and read (catalog); decrypt and clip fetch single objects.
-READ_COMMANDS = ("services/bucket/catalog.py", "services/bucket/objects.py")
+# coverage, clip, sync --verify and the viewer list and read (catalog); decrypt, clip and the
+# viewer fetch single objects (objects, stream: ranged reads for playback).
+READ_COMMANDS = ("services/bucket/catalog.py", "services/bucket/objects.py", "services/bucket/stream.py")
 LIFECYCLE = "services/bucket/lifecycle.py"
 DOCTOR = "services/bucket/probe.py"
 

@@ -14,8 +14,9 @@ ALLOWED = {
     "bucket": {"common", "crypt"},
     "recorder": {"common"},
     "uploader": {"common", "bucket", "crypt"},
-    "commands": {"common", "bucket", "crypt", "recorder", "uploader"},
-    "entry": {"common", "bucket", "crypt", "recorder", "uploader", "commands"},
+    "viewer": {"common", "bucket", "crypt"},
+    "commands": {"common", "bucket", "crypt", "recorder", "uploader", "viewer"},
+    "entry": {"common", "bucket", "crypt", "recorder", "uploader", "viewer", "commands"},
 }
 MAX_LINES = 400
 

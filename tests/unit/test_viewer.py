@@ -1,0 +1,174 @@
+"""The viewer's pure parts: the day and its clocks, the timeline JSON, who may look, byte ranges,
+and ranged reads of rclone-crypt objects."""
+from __future__ import annotations
+
+import base64
+import io
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from services.bucket.catalog import StoredSegment, measure_stored
+from services.bucket.stream import BucketSource, plain_length, plain_range
+from services.commands import web
+from services.common.config import ConfigError, EnvReader
+from services.common.segment_names import SegmentName
+from services.common.spans import Span
+from services.crypt.format import encrypt_bytes
+from services.crypt.keys import CryptError, derive_keys
+from services.viewer.auth import authorized, bind_problem, is_loopback
+from services.viewer.day import BadDay, day_span, hour_ticks, parse_zone, utc_days
+from services.viewer.ranges import Unsatisfiable, byte_range
+from services.viewer.timeline import CameraDay, camera_json
+
+UTC = timezone.utc
+BERLIN = parse_zone("Europe/Berlin")
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+# --- days and time zones ---------------------------------------------------------------------
+
+def test_a_utc_day_is_the_coverage_commands_day_cut_at_now():
+    assert day_span(date(2026, 1, 25), parse_zone("UTC")) == Span(at("2026-01-25T00:00"), at("2026-01-26T00:00"))
+    now = at("2026-01-25T13:30")
+    assert day_span(date(2026, 1, 25), parse_zone(None), now).end == now
+    assert day_span(date(2026, 1, 26), parse_zone("UTC"), now).seconds == 0   # the future is no gap
+
+
+@pytest.mark.parametrize("day, hours", [(date(2026, 3, 29), 23), (date(2026, 10, 25), 25), (date(2026, 7, 1), 24)])
+def test_a_local_day_follows_dst(day, hours):
+    window = day_span(day, BERLIN)
+    assert window.seconds == hours * 3600
+    assert window.start.astimezone(BERLIN).hour == 0 and window.end.astimezone(BERLIN).hour == 0
+
+
+def test_a_local_day_lies_in_two_utc_folders():
+    window = day_span(date(2026, 7, 1), BERLIN)   # 2026-06-30 22:00 UTC to 2026-07-01 22:00 UTC
+    assert window.start == at("2026-06-30T22:00")
+    assert utc_days(window) == [at("2026-06-30T00:00"), at("2026-07-01T00:00")]
+    assert utc_days(day_span(date(2026, 7, 1), parse_zone("UTC"))) == [at("2026-07-01T00:00")]
+
+
+def test_hour_marks_carry_both_clocks_across_the_spring_change():
+    ticks = hour_ticks(date(2026, 3, 29), BERLIN, BERLIN)
+    assert len(ticks) == 23
+    assert [t.local for t in ticks[:4]] == ["00:00 CET", "01:00", "03:00 CEST", "04:00"]   # 02:00 never happens
+    assert [t.utc for t in ticks[:3]] == ["23:00", "00:00", "01:00"]
+    utc_day = hour_ticks(date(2026, 10, 25), parse_zone("UTC"), BERLIN)
+    assert [t.local for t in utc_day[:3]] == ["02:00 CEST", "02:00 CET", "03:00"]   # 02:00 twice in the autumn
+
+
+def test_bad_input_is_a_bad_request():
+    with pytest.raises(BadDay):
+        parse_zone("Mars/Olympus")
+    with pytest.raises(BadDay):
+        parse_zone("../../etc/passwd")
+
+
+# --- the timeline JSON -----------------------------------------------------------------------
+
+def stored(camera: int, *starts: str, seconds: float = 4.0) -> list[tuple[StoredSegment, Span]]:
+    found = []
+    for start in starts:
+        name = SegmentName(at(start), camera)
+        found.append((StoredSegment(f"p/{name.filename}", name, 100, seconds),
+                      Span(at(start), at(start) + timedelta(seconds=seconds))))
+    return found
+
+
+def test_the_timeline_has_the_coverage_figures_and_what_can_be_played():
+    window = Span(at("2026-01-25T00:00"), at("2026-01-26T00:00"))
+    bucket = stored(1, "2026-01-24T23:59:58", "2026-01-25T12:00:00", "2026-01-25T12:00:04", "2026-01-26T00:00:00")
+    local = {SegmentName(at("2026-01-25T12:00:20"), 1).filename: Span(at("2026-01-25T12:00:20"),
+                                                                        at("2026-01-25T12:00:24"))}
+    coverage = measure_stored(bucket, window)
+    data = camera_json(CameraDay(1, "door", {s.name.filename: span for s, span in bucket}, local, coverage), window)
+    assert data["percent"] == round(100 * 10 / 86400, 3) and data["covered_seconds"] == 10.0
+    assert data["segments"] == coverage.segments == 3
+    assert [(g["start"], g["seconds"]) for g in data["gaps"]] == [
+        (at("2026-01-25T00:00:02").timestamp(), 43198.0), (at("2026-01-25T12:00:08").timestamp(), 43192.0)]
+    # The segment running past midnight is playable, the next day's is not; this host's copy is marked.
+    assert [(p["name"][9:28], p["where"]) for p in data["pieces"]] == [
+        ("2026-01-24_23-59-58", "bucket"), ("2026-01-25_12-00-00", "bucket"), ("2026-01-25_12-00-04", "bucket"),
+        ("2026-01-25_12-00-20", "local")]
+
+
+# --- who may look ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1", "[::1]", "localhost"])
+def test_loopback_needs_no_token(host):
+    assert is_loopback(host) and bind_problem(host, None) is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.10", "viewer.example.org"])
+def test_any_other_address_needs_a_token(host):
+    assert not is_loopback(host)
+    assert "not a loopback address" in bind_problem(host, None)
+    assert bind_problem(host, "x" * 16) is None
+    assert "at least 16" in bind_problem(host, "short")
+
+
+def basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_the_token_is_asked_by_basic_auth_or_bearer():
+    token = "a-long-enough-viewer-token"
+    assert authorized(None, None)
+    assert authorized(basic("anyone", token), token) and authorized(f"Bearer {token}", token)
+    assert not authorized(None, token) and not authorized(basic("anyone", "wrong"), token)
+    assert not authorized("Basic !!!", token) and not authorized(f"Digest {token}", token)
+
+
+def test_web_refuses_to_start_open_to_the_network_without_a_token(tmp_path):
+    (tmp_path / "videos").mkdir()
+    with pytest.raises(ConfigError) as refused:
+        web.read_settings(EnvReader({"DATA_DIR": str(tmp_path), "VIEWER_BIND": "0.0.0.0"}))
+    assert [issue.key for issue in refused.value.issues] == ["VIEWER_TOKEN"]
+    settings = web.read_settings(EnvReader({"DATA_DIR": str(tmp_path), "VIEWER_BIND": "0.0.0.0",
+                                            "VIEWER_TOKEN": "a-long-enough-viewer-token"}))
+    assert settings.viewer.token and settings.viewer.source is None and settings.viewer.port == 8470
+    assert web.read_settings(EnvReader({"DATA_DIR": str(tmp_path)})).viewer.host == "127.0.0.1"
+
+
+# --- byte ranges -----------------------------------------------------------------------------
+
+def test_byte_ranges_as_a_video_element_asks():
+    assert byte_range(None, 100) is None and byte_range("bytes=0-", 100) == (0, 99)
+    assert byte_range("bytes=10-19", 100) == (10, 19) and byte_range("bytes=90-500", 100) == (90, 99)
+    assert byte_range("bytes=-10", 100) == (90, 99) and byte_range("bytes=0-1,5-6", 100) is None
+    with pytest.raises(Unsatisfiable):
+        byte_range("bytes=100-", 100)
+
+
+class RangedClient:
+    """get_object with Range over one object in memory, counting the bytes sent."""
+
+    def __init__(self, data: bytes):
+        self.data, self.sent = data, 0
+
+    def get_object(self, Bucket: str, Key: str, Range: str) -> dict:  # noqa: N803 - boto3's names
+        first, last = (int(n) for n in Range.removeprefix("bytes=").split("-"))
+        body = self.data[first:last + 1]
+        self.sent += len(body)
+        return {"Body": io.BytesIO(body)}
+
+
+def test_a_range_of_an_encrypted_object_is_decrypted_from_the_blocks_that_hold_it():
+    keys = derive_keys("password", "salt")
+    plain = bytes(range(256)) * 1100   # 281,600 bytes: 5 blocks of 64 KiB
+    client = RangedClient(encrypt_bytes(plain, keys))
+    source = BucketSource(client, "b", keys)
+    size = len(client.data)
+    assert plain_length("k.mp4.bin", size) == len(plain)
+    for first, last in [(0, 99), (65530, 65545), (70000, 200000), (len(plain) - 5, len(plain) - 1)]:
+        client.sent = 0
+        assert b"".join(plain_range(source, "k.mp4.bin", size, first, last)) == plain[first:last + 1]
+        assert client.sent <= (last - first + 1) + 2 * 65552 + 32   # only the blocks that hold the range
+    with pytest.raises(CryptError, match="ENCRYPTION_PASSWORD"):
+        list(plain_range(BucketSource(client, "b", None), "k.mp4.bin", size, 0, 9))
+    with pytest.raises(CryptError):
+        list(plain_range(BucketSource(client, "b", derive_keys("other", "salt")), "k.mp4.bin", size, 0, 9))
