@@ -17,6 +17,8 @@ Installs from this checkout, on Debian, Ubuntu or Raspberry Pi OS:
 
 Options:
   --start          also (re)start the units after installing
+  --with-viewer    also enable video-viewer.service (the footage web page); without it
+                   the unit is installed but left disabled
   --uninstall      stop, disable and remove the units and /opt/video-recorder;
                    keeps /var/lib/video-recorder, /etc/video-recorder/.env and the user
   --root DIR       install into DIR instead of / (staging or tests); skips apt,
@@ -39,6 +41,8 @@ START=0
 UNINSTALL=0
 NO_APT=0
 NO_PIP=0
+WITH_VIEWER=0
+VIEWER_UNIT=video-viewer.service
 
 die() { echo "install-services: error: $*" >&2; exit 1; }
 say() { echo "install-services: $*"; }
@@ -49,6 +53,7 @@ while [ $# -gt 0 ]; do
         --uninstall) UNINSTALL=1 ;;
         --no-apt) NO_APT=1 ;;
         --no-pip) NO_PIP=1 ;;
+        --with-viewer) WITH_VIEWER=1 ;;
         --root|--prefix)
             [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a directory"
             ROOT=$2; shift ;;
@@ -359,24 +364,33 @@ elif [ "$data_dir" != "$DATA_REAL" ] && [ "$FAKE_ROOT" = 0 ]; then
     say "DATA_DIR $data_dir must be writable by $SERVICE_USER (on exFAT/FAT: mount it with uid=$SERVICE_USER,gid=$SERVICE_USER)"
 fi
 printf '%s\n' "${units[@]}" > "$APP/.installed-units"
+# The units to enable (and start): the viewer only when asked for.
+enabled=()
+for unit in "${units[@]}"; do
+    [ "$unit" = "$VIEWER_UNIT" ] && [ "$WITH_VIEWER" = 0 ] && continue
+    enabled+=("$unit")
+done
+if [ "$WITH_VIEWER" = 0 ] && printf '%s\n' "${units[@]}" | grep -qx "$VIEWER_UNIT"; then
+    say "$VIEWER_UNIT installed, not enabled (--with-viewer enables it; see docs/operations.md)"
+fi
 chmod 644 "$APP/.installed-units"
 
 case "$SYSTEMD" in
     live)
         [ "$units_changed" = 1 ] && systemctl daemon-reload
-        systemctl enable --quiet "${units[@]}"
-        say "enabled ${units[*]}"
+        systemctl enable --quiet "${enabled[@]}"
+        say "enabled ${enabled[*]}"
         if [ "$START" = 1 ]; then
-            systemctl restart "${units[@]}"
-            say "started ${units[*]}"
+            systemctl restart "${enabled[@]}"
+            say "started ${enabled[*]}"
         elif [ "$code_changed" = 1 ] || [ "$units_changed" = 1 ]; then
-            say "to (re)start: systemctl restart ${units[*]}  (running units keep the old code until then)"
+            say "to (re)start: systemctl restart ${enabled[*]}  (running units keep the old code until then)"
         fi
         ;;
     offline)
         # Enabling is just symlinks, which systemctl can create without a running systemd.
-        systemctl_offline enable "${units[@]}" >/dev/null 2>&1 \
-            || say "warning: could not enable ${units[*]} (systemctl --root=${ROOT:-/} enable failed)"
+        systemctl_offline enable "${enabled[@]}" >/dev/null 2>&1 \
+            || say "warning: could not enable ${enabled[*]} (systemctl --root=${ROOT:-/} enable failed)"
         if [ "$FAKE_ROOT" = 0 ]; then
             say "systemd is not running here (no /run/systemd/system): units enabled for the next boot, nothing started"
         fi
@@ -386,4 +400,4 @@ case "$SYSTEMD" in
         say "systemctl not found: units copied but not enabled"
         ;;
 esac
-say "done. Next: edit $ENV_FILE, then: systemctl restart ${units[*]}"
+say "done. Next: edit $ENV_FILE, then: systemctl restart ${enabled[*]}"

@@ -13,7 +13,7 @@ from services.common.settings import (FFMPEG_PATH, S3_BUCKET_NAME, SEGMENT_DURAT
 from services.uploader.config import UploaderConfig, read_uploader_config
 from services.viewer.auth import bind_problem
 from services.viewer.footage import ViewerSettings
-from services.viewer.server import make_server
+from services.viewer.server import Supervised, make_server
 
 NAME = "web"
 HELP = "serve the footage viewer: each camera's day as a timeline, played in the browser"
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     print(f"web: serving the footage viewer on http://{shown}:{port}/ "
           f"({'password required' if viewer.token else 'this machine only'}); Ctrl-C stops it", flush=True)
     try:
-        server.serve_forever()
+        Supervised(server).serve()
     except KeyboardInterrupt:
         pass
     finally:

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import sys
 import tempfile
+import threading
+import time
 from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,6 +31,7 @@ from services.bucket.client import S3Problem
 from services.bucket.objects import presigned_url
 from services.bucket.stream import is_encrypted, plain_length, plain_range
 from services.common.redact import redact
+from services.common.sd_notify import notify, watchdog_interval
 from services.common.spans import Span
 from services.crypt.keys import CryptError
 from services.viewer.auth import authorized
@@ -208,6 +212,27 @@ def media_origin(settings: ViewerSettings) -> str | None:
         return None
     parts = urlsplit(presigned_url(settings.source.client, settings.source.bucket, "probe", 60))
     return f"{parts.scheme}://{parts.netloc}"
+
+
+class Supervised:
+    """systemd's side of the server: READY once listening, a watchdog ping from the serving loop
+    (a wedged loop is restarted), SIGTERM a clean stop, SIGHUP (`systemctl reload`) only a note."""
+
+    def __init__(self, server: ThreadingHTTPServer):
+        self.server, self.interval, self.last = server, watchdog_interval(), 0.0
+
+    def ping(self) -> None:
+        if self.interval and time.monotonic() - self.last >= self.interval:
+            notify("WATCHDOG=1")
+            self.last = time.monotonic()
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=self.server.shutdown).start())
+        signal.signal(signal.SIGHUP, lambda *_: print("web: nothing to reload; restart to read .env again",
+                                                       file=sys.stderr, flush=True))
+        self.server.service_actions = self.ping   # called by serve_forever every poll (0.5 s)
+        notify("READY=1\nSTATUS=serving the footage viewer")
+        self.server.serve_forever()
 
 
 def make_server(settings: ViewerSettings, footage: Footage | None = None) -> ThreadingHTTPServer:

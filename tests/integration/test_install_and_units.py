@@ -29,6 +29,7 @@ MAX_EXPOSURE = 2.0
 STOP_GRACE = {"video-recorder.service": FFMPEG_STOP_TIMEOUT.maximum, "s3-uploader.service": UPLOAD_STOP_TIMEOUT.maximum}
 DEFAULT_STOP_GRACE = 10
 DROPIN = "data-dir.conf"
+VIEWER_UNIT = "video-viewer.service"   # installed disabled unless --with-viewer
 
 
 def run_script(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -91,8 +92,17 @@ def test_layout_and_modes(installed: Path) -> None:
         target = installed / "etc/systemd/system" / unit.name
         assert target.read_bytes() == unit.read_bytes()
         assert mode(target) == 0o644
-        if SYSTEMCTL:  # enabled offline through `systemctl --root`
-            assert (installed / "etc/systemd/system/multi-user.target.wants" / unit.name).is_symlink()
+        if SYSTEMCTL:  # enabled offline through `systemctl --root`; the viewer only when asked
+            wanted = installed / "etc/systemd/system/multi-user.target.wants" / unit.name
+            assert wanted.is_symlink() == (unit.name != VIEWER_UNIT), unit.name
+
+
+@pytest.mark.skipif(SYSTEMCTL is None, reason="systemctl not installed")
+def test_the_viewer_is_enabled_only_when_asked(tmp_path: Path) -> None:
+    done = run_script(tmp_path, "--with-viewer")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "etc/systemd/system/multi-user.target.wants" / VIEWER_UNIT).is_symlink()
+    assert "not enabled" not in done.stdout
 
 
 def test_second_run_changes_nothing_and_keeps_env_edits(installed: Path) -> None:
