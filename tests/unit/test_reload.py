@@ -67,7 +67,7 @@ def test_a_setting_in_every_command_line_changes_every_camera(tmp_path):
 
 def uploader(tmp_path, **values):
     base = {"DATA_DIR": str(tmp_path / "data"), "S3_BUCKET_NAME": "cams-bucket", "AWS_ACCESS_KEY_ID": "AKIAX",
-            "AWS_SECRET_ACCESS_KEY": "secret"}
+            "AWS_SECRET_ACCESS_KEY": "reload-unit-test-secret"}
     return read_uploader_config(EnvReader({**base, **values}))
 
 
