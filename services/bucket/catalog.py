@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator
 
 from services.bucket.client import classify
 from services.bucket.keys import object_key
-from services.bucket.metadata import DURATION
+from services.bucket.metadata import DURATION, END, FIRST_FRAME, parse_iso_ms
 from services.common.segment_names import SegmentName, parse_name
 from services.common.spans import Coverage, Span, measure, segment_spans
 from services.crypt.format import SUFFIX as ENCRYPTED_SUFFIX
@@ -25,6 +25,34 @@ class StoredSegment:
     name: SegmentName
     size: int
     duration: float | None = None
+    first_frame: datetime | None = None   # host time of its first frame (stamped segments)
+    end: datetime | None = None
+
+    @property
+    def start(self) -> datetime:
+        """Where the segment begins on the timeline: its first frame, else its name's second."""
+        return self.first_frame or self.name.start
+
+    @property
+    def seconds(self) -> float | None:
+        if self.first_frame is not None and self.end is not None:
+            return (self.end - self.first_frame).total_seconds()
+        return self.duration
+
+
+def from_metadata(segment: StoredSegment, metadata: dict[str, str]) -> StoredSegment:
+    """`segment` with the duration and exact times its object's metadata holds, where valid."""
+    # Some servers (rclone) return metadata names capitalised: Segment-Duration.
+    metadata = {str(k).lower(): v for k, v in metadata.items()}
+    try:
+        duration = float(metadata[DURATION])
+    except (KeyError, ValueError):
+        duration = None
+    try:
+        first_frame, end = parse_iso_ms(metadata[FIRST_FRAME]), parse_iso_ms(metadata[END])
+    except (KeyError, ValueError):
+        first_frame = end = None
+    return StoredSegment(segment.key, segment.name, segment.size, duration, first_frame, end)
 
 
 def day_prefix(prefix: str, camera_id: int, day: datetime) -> str:
@@ -71,15 +99,11 @@ def list_segments(client: Any, bucket: str, prefix: str, camera_id: int, window:
 
 
 def with_durations(client: Any, bucket: str, segments: list[StoredSegment]) -> list[StoredSegment]:
-    """Fill in each segment's recorded duration from its metadata, where the uploader stored one."""
+    """Fill in each segment's recorded duration and exact times from its metadata, where the
+    uploader stored them."""
     def head(segment: StoredSegment) -> StoredSegment:
         try:
-            metadata = client.head_object(Bucket=bucket, Key=segment.key).get("Metadata", {}) or {}
-            # Some servers (rclone) return metadata names capitalised: Segment-Duration.
-            metadata = {str(k).lower(): v for k, v in metadata.items()}
-            return StoredSegment(segment.key, segment.name, segment.size, float(metadata[DURATION]))
-        except (KeyError, ValueError):
-            return segment
+            return from_metadata(segment, client.head_object(Bucket=bucket, Key=segment.key).get("Metadata", {}) or {})
         except Exception as exc:  # noqa: BLE001
             raise classify(exc, f"reading s3://{bucket}/{segment.key}") from None
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -90,7 +114,8 @@ def stored_spans(client: Any, bucket: str, prefix: str, camera_id: int, window: 
                  segment_duration: int) -> list[tuple[StoredSegment, Span]]:
     """Each stored segment of a camera around `window`, with the time it covers."""
     stored = with_durations(client, bucket, list_segments(client, bucket, prefix, camera_id, window))
-    return list(zip(stored, segment_spans([(s.name.start, s.duration) for s in stored], segment_duration)))
+    stored.sort(key=lambda s: (s.start, s.key))
+    return list(zip(stored, segment_spans([(s.start, s.seconds) for s in stored], segment_duration)))
 
 
 def measure_stored(stored: list[tuple[StoredSegment, Span]], window: Span) -> Coverage:

@@ -11,19 +11,24 @@ from pathlib import Path
 
 from services.common.clip_plan import Piece, clip_command, concat_list
 from services.common.data_layout import DataLayout
-from services.common.mp4_fragments import video_duration
+from services.common.mp4_fragments import segment_timing, video_duration
 from services.common.segment_names import parse_name
 from services.common.spans import Span
 
 
 def local_segments(layout: DataLayout, camera_id: int, window: Span) -> dict[str, tuple[Path, Span]]:
-    """Segment file name -> (path, recorded span) of the local copies that may overlap `window`."""
+    """Segment file name -> (path, recorded span) of the local copies that may overlap `window`:
+    from the first frame's stamp where the file has one, else from its name."""
     found = {}
     earliest = window.start - timedelta(days=1)
     for folder in (layout.uploaded, layout.completed):
         for path in folder.glob(f"camera_{camera_id}_*.mp4"):
             name = parse_name(path.name)
             if name is None or not earliest <= name.start < window.end:
+                continue
+            timing = segment_timing(path)
+            if timing is not None:
+                found[path.name] = (path, Span(timing.first_frame, timing.end))
                 continue
             duration = video_duration(path)
             if duration is not None:

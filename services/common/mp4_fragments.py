@@ -2,14 +2,24 @@
 
 A segment cut short by `kill -9` or power loss ends in a torn box. Everything up to the
 last complete `moof`+`mdat` pair decodes; the tail after it is trimmed before hand-off.
+
+The hand-off also appends one box of its own, the first-frame stamp: a `uuid` box holding
+the host-clock time (Unix milliseconds) at which the segment's first video frame reached the
+recorder. Players skip unknown `uuid` boxes; the file carries its own time wherever it goes.
 """
 from __future__ import annotations
 
 import os
 import struct
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO
+
+# Ours (random, fixed): marks the first-frame stamp among any other `uuid` boxes.
+STAMP_UUID = bytes.fromhex("5c1a3e0b7d2f4e8a9b6c0d1e2f3a4b5c")
+_STAMP_FORMAT = ">I4s16sBq"   # size, 'uuid', our id, version 1, Unix milliseconds
+_STAMP_SIZE = struct.calcsize(_STAMP_FORMAT)
 
 
 @dataclass(frozen=True)
@@ -209,3 +219,59 @@ def _video_duration(path: Path) -> float | None:
     if track is None or track[1] == 0:
         return None
     return total / track[1]
+
+
+@dataclass(frozen=True)
+class SegmentTiming:
+    """When a segment's first frame was seen (host clock) and when its video ends."""
+
+    first_frame: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.first_frame).total_seconds()
+
+
+def stamp_box(first_frame: datetime) -> bytes:
+    milliseconds = int(first_frame.timestamp() * 1000 // 1)
+    return struct.pack(_STAMP_FORMAT, _STAMP_SIZE, b"uuid", STAMP_UUID, 1, milliseconds)
+
+
+def read_stamp(path: Path) -> datetime | None:
+    """The first-frame stamp the hand-off appended, or None (older files, leftovers of a crash)."""
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            offset = 0
+            while offset < size:
+                header = _box_header(handle, offset, size)
+                if header is None or header[0] < header[2] or offset + header[0] > size:
+                    return None
+                if header[1] == b"uuid" and header[0] == _STAMP_SIZE:
+                    handle.seek(offset)
+                    _, _, uuid, version, milliseconds = struct.unpack(_STAMP_FORMAT, handle.read(_STAMP_SIZE))
+                    if uuid == STAMP_UUID and version == 1:
+                        return datetime.fromtimestamp(milliseconds / 1000, timezone.utc)
+                offset += header[0]
+    except (OSError, struct.error, ValueError, OverflowError):
+        return None
+    return None
+
+
+def append_stamp(path: Path, first_frame: datetime) -> None:
+    """Add the first-frame stamp after the last fragment (once) and make it durable."""
+    if read_stamp(path) is not None:
+        return
+    with open(path, "ab") as handle:
+        handle.write(stamp_box(first_frame))
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def segment_timing(path: Path) -> SegmentTiming | None:
+    """First frame and end of a stamped segment; None without a stamp or a video track."""
+    first_frame, duration = read_stamp(path), video_duration(path)
+    if first_frame is None or duration is None:
+        return None
+    return SegmentTiming(first_frame, first_frame + timedelta(seconds=duration))

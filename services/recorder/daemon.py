@@ -161,8 +161,8 @@ class Recorder:
 
     def _collect_segments(self, supervisor: CameraSupervisor) -> None:
         if isinstance(supervisor.child, RecordingRun):
-            for path in supervisor.child.closed_segments():
-                self.handoff.segment_closed(path)
+            for segment in supervisor.child.closed_segments():
+                self.handoff.segment_closed(segment.path, segment.first_frame)
 
     def _on_signal(self, signum: int) -> None:
         if signum != signal.SIGHUP:

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 from loguru import logger
 
 from services.common.redact import redact
+from services.recorder.timing import RunClock
 
 # FFmpeg dies with us: SIGTERM makes it write the trailer of the segment it has open.
 _SETPRIV = shutil.which("setpriv")
@@ -57,14 +58,18 @@ def _ffmpeg_log_level(line: str) -> str:
 
 class ManagedProcess:
     """One child with reader threads; `last_progress` is when its media time last advanced,
-    `frame_interval` the media seconds per video frame in the report that advanced it last."""
+    `frame_interval` the media seconds per video frame in the report that advanced it last,
+    `run_clock` what the reports tell about when frames arrived (host clock)."""
 
     def __init__(self, argv: Sequence[str], label: str, *, env: dict[str, str] | None = None,
-                 progress: bool = False, clock: Callable[[], float] = time.monotonic):
+                 progress: bool = False, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time):
         self.argv = tuple(argv)
         self.label = label
         self.progress = progress
         self.clock = clock
+        self.wall_clock = wall_clock
+        self.run_clock = RunClock()
         self.last_progress: float | None = None
         self.frame_interval: float | None = None
         self.out_time_us = 0
@@ -109,6 +114,7 @@ class ManagedProcess:
 
     def _take_progress(self, block: dict[str, str]) -> None:
         out_time, frames = _integer(block.get("out_time_us")), _integer(block.get("frame"))
+        self.run_clock.observe(self.wall_clock(), out_time)
         if out_time > self.out_time_us:
             interval = seconds_per_frame((self.out_time_us, self.frames), (out_time, frames))
             self.frame_interval = interval if interval is not None else self.frame_interval

@@ -1,4 +1,8 @@
-"""Moving closed segments from recordings/ to completed/: trim, check, rename, never overwrite.
+"""Moving closed segments from recordings/ to completed/: trim, check, stamp, rename, never overwrite.
+
+A segment the recorder timed gets its first-frame stamp (mp4_fragments) and the name of that
+moment, truncated to the second: FFmpeg's own name is the clock when it opened the file,
+which for the first segment of a run is 1-3 s after the first frame (probing buffers it).
 
 Runs in one worker thread so that a burst of segments closing on the same clock boundary
 never delays supervision. Work items are processed in order, so a run's listed segments
@@ -12,14 +16,15 @@ import os
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
 from loguru import logger
 
 from services.common.data_layout import DataLayout, move_no_clobber
-from services.common.mp4_fragments import Mp4Inspection, trim_torn_tail
+from services.common.mp4_fragments import Mp4Inspection, append_stamp, read_stamp, trim_torn_tail
 from services.common.segment_names import SegmentName, parse_name
 
 # Run-directory files that belong to the recorder itself.
@@ -56,8 +61,16 @@ def free_name(name: SegmentName, layout: DataLayout) -> SegmentName:
         number += 1
 
 
-def hand_off(path: Path, layout: DataLayout) -> Handoff:
-    """Make one closed (or cut-short) segment playable and give it to the uploader."""
+def timed_name(name: SegmentName, first_frame: datetime | None) -> SegmentName:
+    """The name a segment is stored under: its first frame's second when known, else FFmpeg's."""
+    if first_frame is None:
+        return name
+    return SegmentName(first_frame.replace(microsecond=0), name.camera_id)
+
+
+def hand_off(path: Path, layout: DataLayout, first_frame: datetime | None = None) -> Handoff:
+    """Make one closed (or cut-short) segment playable, stamp it with the host time of its
+    first frame when the recorder knows it, and give it to the uploader."""
     name = parse_name(path.name)
     if name is None:
         logger.warning("skipping unknown file {} (not a segment name)", path)
@@ -82,6 +95,9 @@ def hand_off(path: Path, layout: DataLayout) -> Handoff:
     if inspection.torn:
         logger.warning("trimmed torn tail of {}: kept {} of {} bytes ({} fragments)", path.name,
                        inspection.playable_end, inspection.size, inspection.fragments)
+    if first_frame is not None:
+        append_stamp(path, first_frame)
+    name = timed_name(name, read_stamp(path))
     while True:
         final = free_name(name, layout)
         try:
@@ -95,9 +111,12 @@ def hand_off(path: Path, layout: DataLayout) -> Handoff:
                    inspection=inspection, name=final)
 
 
-def sweep_run_dir(run_dir: Path, layout: DataLayout) -> list[Handoff]:
-    """Hand off every segment left in a finished run directory, then remove it if empty."""
-    results = [hand_off(path, layout) for path in sorted(run_dir.glob("*.mp4"))]
+def sweep_run_dir(run_dir: Path, layout: DataLayout,
+                  first_frames: dict[str, datetime] | None = None) -> list[Handoff]:
+    """Hand off every segment left in a finished run directory (with the first-frame times the
+    recorder knows, by file name), then remove it if empty."""
+    first_frames = first_frames or {}
+    results = [hand_off(path, layout, first_frames.get(path.name)) for path in sorted(run_dir.glob("*.mp4"))]
     for bookkeeping in RUN_BOOKKEEPING:
         (run_dir / bookkeeping).unlink(missing_ok=True)
     leftovers = sorted(p.name for p in run_dir.iterdir())
@@ -114,6 +133,7 @@ class _Work:
     path: Path
     camera_id: int | None
     queued_at: float     # monotonic
+    first_frames: dict[str, datetime] = field(default_factory=dict)   # by file name
     attempts: int = 0
     error: str = ""
 
@@ -163,14 +183,14 @@ class HandoffWorker:
     def start(self) -> None:
         self._thread.start()
 
-    def segment_closed(self, path: Path) -> None:
-        self._submit("segment", path)
+    def segment_closed(self, path: Path, first_frame: datetime | None = None) -> None:
+        self._submit("segment", path, {path.name: first_frame} if first_frame else {})
 
-    def run_finished(self, run_dir: Path) -> None:
-        self._submit("run", run_dir)
+    def run_finished(self, run_dir: Path, first_frames: dict[str, datetime] | None = None) -> None:
+        self._submit("run", run_dir, first_frames or {})
 
-    def _submit(self, kind: str, path: Path) -> None:
-        work = _Work(kind, path, _camera_of(kind, path), self._clock())
+    def _submit(self, kind: str, path: Path, first_frames: dict[str, datetime]) -> None:
+        work = _Work(kind, path, _camera_of(kind, path), self._clock(), first_frames)
         with self._lock:
             self._pending[id(work)] = work
         self._queue.put(work)
@@ -219,9 +239,9 @@ class HandoffWorker:
         try:
             if work.kind == "segment":
                 if work.path.exists():
-                    self._on_handoff(hand_off(work.path, self._layout))
+                    self._on_handoff(hand_off(work.path, self._layout, work.first_frames.get(work.path.name)))
             elif work.path.is_dir():
-                for result in sweep_run_dir(work.path, self._layout):
+                for result in sweep_run_dir(work.path, self._layout, work.first_frames):
                     self._on_handoff(result)
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop every camera
             work.attempts += 1

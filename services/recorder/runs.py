@@ -13,6 +13,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from loguru import logger
 
@@ -40,6 +41,20 @@ def ffmpeg_version(ffmpeg: str) -> FfmpegVersion:
     return parse_version(output)
 
 
+class ClosedSegment(NamedTuple):
+    path: Path
+    first_frame: datetime | None   # host clock; None before FFmpeg reported any progress
+
+
+def _listed(line: bytes) -> tuple[str, float | None, float | None]:
+    """(file name, media start, media end) of one `segments.csv` line."""
+    fields = line.decode().split(",")
+    try:
+        return fields[0], float(fields[1]), float(fields[2])
+    except (IndexError, ValueError):
+        return fields[0], None, None
+
+
 class RecordingRun(ManagedProcess):
     """An FFmpeg process plus the run directory and segment list it writes."""
 
@@ -49,11 +64,13 @@ class RecordingRun(ManagedProcess):
         self.audio = audio
         self._list_offset = 0
         self.last_listed: str | None = None
+        self._listed_end: float | None = None   # media end of the last listed segment
         super().__init__(argv, label, env=dict(os.environ, TZ=FFMPEG_ENV_TZ), progress=True)
         (run_dir / PID_FILE).write_text(f"{self.pid}\n")
 
-    def closed_segments(self) -> list[Path]:
-        """Segments FFmpeg has finished since the last call (it lists each after its trailer)."""
+    def closed_segments(self) -> list[ClosedSegment]:
+        """Segments FFmpeg has finished since the last call (it lists each after its trailer),
+        with the host time of each one's first frame."""
         try:
             with open(self.segment_list, "rb") as handle:
                 handle.seek(self._list_offset)
@@ -62,10 +79,23 @@ class RecordingRun(ManagedProcess):
             return []
         complete = data[: data.rfind(b"\n") + 1]
         self._list_offset += len(complete)
-        names = [line.split(b",", 1)[0].decode() for line in complete.splitlines() if line]
-        if names:
-            self.last_listed = names[-1]
-        return [self.run_dir / name for name in names]
+        closed = []
+        for name, start, end in (_listed(line) for line in complete.splitlines() if line):
+            self.last_listed, self._listed_end = name, end
+            first_frame = self.run_clock.first_frame(start, self.frame_interval) if start is not None else None
+            closed.append(ClosedSegment(self.run_dir / name, first_frame))
+        return closed
+
+    def open_segment(self) -> ClosedSegment | None:
+        """The file FFmpeg had open when it ended without closing it (kill -9, a crash): it
+        starts where the last listed segment ended, or at the start of the run."""
+        name = self.current_segment()
+        if name is None or name == self.last_listed:
+            return None
+        start = self._listed_end if self.last_listed is not None else 0.0
+        if start is None:
+            return None
+        return ClosedSegment(self.run_dir / name, self.run_clock.first_frame(start, self.frame_interval))
 
     def current_segment(self) -> str | None:
         """The newest file FFmpeg has open, if any."""
@@ -110,9 +140,10 @@ class FfmpegLauncher:
         return RecordingRun(plan.argv, camera.label, run_dir, plan.segment_list, plan.audio)
 
     def run_finished(self, child: RecordingRun) -> None:  # type: ignore[override]
-        for path in child.closed_segments():
-            self.handoff.segment_closed(path)
-        self.handoff.run_finished(child.run_dir)
+        for segment in child.closed_segments():
+            self.handoff.segment_closed(segment.path, segment.first_frame)
+        left = child.open_segment()
+        self.handoff.run_finished(child.run_dir, {left.path.name: left.first_frame} if left and left.first_frame else {})
 
 
 def _stop_orphan(run_dir: Path, timeout: float) -> None:

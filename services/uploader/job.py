@@ -23,16 +23,19 @@ from services.bucket.metadata import (
     CAMERA_NAME,
     CRC32,
     DURATION,
+    END,
+    FIRST_FRAME,
     FINGERPRINT,
     HOST_ID,
     PLAIN_SIZE,
     SEGMENT_START,
+    iso_ms,
 )
 from services.bucket.store import CONFLICT_CODES, ObjectStore
 from services.bucket.verify import RemoteObject, Verification, verify
 from services.common.data_layout import DataLayout, move_no_clobber
 from services.common.digest import LocalDigest, digest_file
-from services.common.mp4_fragments import video_duration
+from services.common.mp4_fragments import SegmentTiming, segment_timing, video_duration
 from services.common.segment_names import SegmentName, parse_name
 from services.crypt.format import encrypted_size
 from services.crypt.keys import content_fingerprint
@@ -89,7 +92,8 @@ class SegmentJob:
         self.config, self.store, self.layout = config, store, layout
         self.bucket_lock = False     # object lock seen enabled on the bucket
 
-    def extra_args(self, segment: SegmentName, digest: LocalDigest, duration: float | None) -> dict[str, Any]:
+    def extra_args(self, segment: SegmentName, digest: LocalDigest, duration: float | None,
+                   timing: SegmentTiming | None = None) -> dict[str, Any]:
         metadata = {CAMERA_ID: str(segment.camera_id), SEGMENT_START: segment.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
                     HOST_ID: self.config.host_id}
         crypt = self.config.crypt
@@ -102,6 +106,9 @@ class SegmentJob:
         if duration is not None:
             # `coverage` and `clip` read it to place the segment's end exactly.
             metadata[DURATION] = f"{duration:.3f}"
+        if timing is not None:
+            # The exact times `coverage`, `clip` and the viewer place the segment by.
+            metadata[FIRST_FRAME], metadata[END] = iso_ms(timing.first_frame), iso_ms(timing.end)
         name = self.config.camera_name(segment.camera_id)
         if name:
             metadata[CAMERA_NAME] = header_safe(name)
@@ -241,7 +248,8 @@ class SegmentJob:
             if target.check is not None:
                 return target
             try:
-                sent = self._upload(path, target.key, self.extra_args(segment, digest, video_duration(path)), digest)
+                sent = self._upload(path, target.key, self.extra_args(segment, digest, video_duration(path),
+                                                                      segment_timing(path)), digest)
             except S3Problem as problem:
                 if problem.code not in CONFLICT_CODES:
                     raise

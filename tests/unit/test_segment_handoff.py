@@ -87,7 +87,7 @@ def test_a_failing_handoff_is_retried_with_backoff_and_reported_until_it_succeed
 
     real, failures = module.hand_off, []
 
-    def flaky(path, layout):   # the first two tries fail, as a read-only remount would
+    def flaky(path, layout, first_frame=None):   # the first two tries fail, as a read-only remount would
         if len(failures) < 2:
             failures.append(path)
             raise OSError(30, "Read-only file system")

@@ -1,0 +1,39 @@
+"""When a segment's first frame was seen, on the host clock (pure).
+
+FFmpeg names a file from the clock when it opens it. For the first segment of a run that is
+after probing, which buffers the first 1-3 s of the stream, so the name is late. The recorder
+times frames itself instead: FFmpeg's progress reports give, each time a packet has just been
+muxed, the end of the media written so far (`out_time_us`, the run's media timeline, the one
+`segments.csv` lists segment starts in). Host time minus that media time is smallest for a
+packet muxed as soon as it arrived; the probing burst only gives larger values, so the minimum
+over the run maps media time to arrival time. Measured against an independent recording of
+the same camera, that minimum lands one frame after the frame's arrival (FFmpeg's parser emits
+a frame when the next one begins), which `first_frame` takes off.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+
+@dataclass
+class RunClock:
+    """Host time minus media time, the smallest seen in this run's progress reports."""
+
+    offset: float | None = None
+
+    def observe(self, host_time: float, out_time_us: int) -> None:
+        """One progress report: the host's Unix time when it was read, and FFmpeg's media time."""
+        if out_time_us <= 0:
+            return  # nothing muxed yet ("N/A")
+        candidate = host_time - out_time_us / 1e6
+        if self.offset is None or candidate < self.offset:
+            self.offset = candidate
+
+    def first_frame(self, media_start: float, frame_interval: float | None) -> datetime | None:
+        """Host time at which the frame starting at `media_start` (run media seconds) arrived."""
+        if self.offset is None:
+            return None
+        seen = self.offset + media_start - (frame_interval or 0.0)
+        return datetime.fromtimestamp(seen, timezone.utc)
+
