@@ -166,6 +166,8 @@ RECORDER_BACKOFF_MAX = decimal("RECORDER_BACKOFF_MAX", 60, "longest wait between
                                RECORDER, minimum=1, maximum=3600)
 RECORDER_STABLE_AFTER = decimal("RECORDER_STABLE_AFTER", 60, "seconds of recording before the backoff resets",
                                 RECORDER, minimum=1, maximum=86400)
+FSYNC_INTERVAL = decimal("FSYNC_INTERVAL", 2, "seconds between fsyncs of every camera's open segment (0: off)",
+                         RECORDER, minimum=0, maximum=600)
 RECORDER_METRICS_PORT = integer("RECORDER_METRICS_PORT", 0, "Prometheus /metrics port on METRICS_BIND (0: off)",
                                 RECORDER, minimum=0, maximum=65535)
 

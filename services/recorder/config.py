@@ -17,6 +17,7 @@ from services.common.settings import (
     FFMPEG_PATH,
     FFMPEG_STOP_TIMEOUT,
     FFPROBE_PATH,
+    FSYNC_INTERVAL,
     RECORDER_BACKOFF_MAX,
     RECORDER_METRICS_PORT,
     RECORDER_STABLE_AFTER,
@@ -60,6 +61,7 @@ class RecorderConfig:
     metrics_bind: str = "127.0.0.1"
     backoff_max: float = 60.0
     stable_after: float = 60.0
+    fsync_interval: float = FSYNC_INTERVAL.default
     clock_sync_timeout: float = CLOCK_SYNC_TIMEOUT.default
 
 
@@ -121,6 +123,7 @@ def read_recorder_config(env: EnvReader) -> RecorderConfig:
     clock_sync_timeout = env.get(CLOCK_SYNC_TIMEOUT)
     backoff_max = env.get(RECORDER_BACKOFF_MAX)
     stable_after = env.get(RECORDER_STABLE_AFTER)
+    fsync_interval = env.get(FSYNC_INTERVAL)
     env.check()
     return RecorderConfig(
         common=common,
@@ -136,6 +139,7 @@ def read_recorder_config(env: EnvReader) -> RecorderConfig:
         metrics_bind=read_metrics_bind(env),
         backoff_max=backoff_max,
         stable_after=stable_after,
+        fsync_interval=fsync_interval,
         clock_sync_timeout=clock_sync_timeout,
     )
 

@@ -33,6 +33,7 @@ from services.common.startup import add_env_file_argument, load_config_or_exit, 
 from services.common.state_file import publish_snapshot
 from services.recorder.clock_wait import ClockWait, floor_paths
 from services.recorder.config import RecorderConfig, read_recorder_config
+from services.recorder.durability import SegmentSyncer
 from services.recorder.handoff import Handoff, HandoffWorker, Outcome
 from services.recorder.report import (
     STATE_FILE,
@@ -83,6 +84,7 @@ class Recorder:
         self.clock_wait = ClockWait(config.clock_sync_timeout, floor_paths(self.layout))
         self.signals: queue.Queue[int] = queue.Queue()
         self.handoff = HandoffWorker(self.layout, self._handed_off)
+        self.syncer = SegmentSyncer(config.fsync_interval)
         self.version = ffmpeg_version(config.ffmpeg)
         launcher = FfmpegLauncher(config, self.layout, self.version, self.handoff)
         settings = supervisor_settings(config)
@@ -113,6 +115,7 @@ class Recorder:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda n, _f: self.signals.put(n))
         self.handoff.start()
+        self.syncer.start()
         for run_dir in leftover_runs(self.layout, self.config.stop_timeout):
             logger.info("recovering segments left in {}", run_dir)
             self.handoff.run_finished(run_dir)
@@ -124,6 +127,7 @@ class Recorder:
         self._loop()
         if metrics:
             metrics.stop()
+        self.syncer.stop()
         self.handoff.stop()
         self.write_status()
         self.webhook.close()
@@ -143,6 +147,7 @@ class Recorder:
             for supervisor in [*self.supervisors.values(), *self.retiring.values()]:
                 self._collect_segments(supervisor)
                 supervisor.tick()
+            self.syncer.offer(s.child for s in self.supervisors.values() if isinstance(s.child, RecordingRun))
             self._retire_and_start()
             if self.stopping and all(s.done for s in [*self.supervisors.values(), *self.retiring.values()]):
                 return
@@ -206,6 +211,7 @@ class Recorder:
             self.webhook.close()
             self.webhook = WebhookSender.for_settings(plan.config.alerts, "video-recorder")
         self.config = plan.config
+        self.syncer.interval = self.config.fsync_interval
         launcher = FfmpegLauncher(self.config, self.layout, self.version, self.handoff)
         settings = supervisor_settings(self.config)
         for camera_id in plan.cameras.removed:
@@ -262,7 +268,7 @@ class Recorder:
         return RecorderSnapshot(pid=os.getpid(), updated_at=datetime.now(timezone.utc), started_at=self.started_at,
                                 stopping=self.stopping, segment_duration=self.config.segment_duration,
                                 ffmpeg=self.version.text, cameras=cameras, config_error=self.config_error,
-                                clock_wait=self.clock_wait.status())
+                                clock_wait=self.clock_wait.status(), fsync=self.syncer.report())
 
     def write_status(self) -> None:
         snapshot = self.latest = self.snapshot()

@@ -10,6 +10,7 @@ from datetime import datetime
 
 from services.common.alerts import AlertSettings
 from services.common.metrics import Sample
+from services.recorder.durability import FsyncReport
 from services.recorder.states import CameraState
 
 STATE_FILE = "recorder.json"
@@ -66,6 +67,7 @@ class RecorderSnapshot:
     segment_duration: int = 600
     ffmpeg: str = ""
     cameras: dict[str, CameraReport] = field(default_factory=dict)
+    fsync: FsyncReport | None = None       # None when FSYNC_INTERVAL is 0
     config_error: str | None = None        # the last reload's .env was rejected: running on the old settings
     clock_wait: str | None = None          # cameras wait for time synchronisation
 
@@ -120,4 +122,15 @@ def metric_samples(snapshot: RecorderSnapshot, disk_free: int) -> list[Sample]:
                    "age of the oldest closed segment not yet in completed/", labels=labels),
         ]
     samples.append(Sample("video_recorder_disk_free_bytes", disk_free, "free bytes on the DATA_DIR filesystem"))
+    if snapshot.fsync:
+        samples += [
+            Sample("video_recorder_fsync_rounds_total", snapshot.fsync.rounds, "rounds of fsyncs of the open segments",
+                   "counter"),
+            Sample("video_recorder_fsync_skipped_total", snapshot.fsync.skipped,
+                   "fsync rounds skipped because the previous one still ran (a slow disk)", "counter"),
+            Sample("video_recorder_fsync_errors_total", snapshot.fsync.errors, "open segments whose fsync failed",
+                   "counter"),
+            Sample("video_recorder_fsync_round_max_seconds", snapshot.fsync.round_max_ms / 1000,
+                   "longest fsync round of the last minute"),
+        ]
     return samples
