@@ -19,6 +19,7 @@ from services.commands.doctor import check_filesystem
 from services.common import data_layout
 from services.common.data_layout import DataLayout, MoveMethod, move_no_clobber
 from services.common.segment_names import parse_name
+from tests.support.loop_disk import run
 from tests.support.processes import Daemon, pids_with_argument, wait_for, write_env
 from tests.support.s3_server import S3Server, list_keys
 
@@ -27,13 +28,6 @@ BUCKET = "exfat"
 
 def kernel_has_exfat() -> bool:
     return "exfat" in Path("/proc/filesystems").read_text()
-
-
-def run(*argv: str) -> str:
-    done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)} failed: {done.stderr.strip()}")
-    return done.stdout.strip()
 
 
 @pytest.fixture
