@@ -249,13 +249,13 @@ LIFECYCLE_EXPIRE_DAYS = integer("LIFECYCLE_EXPIRE_DAYS", 365, "lifecycle: delete
 LIFECYCLE_ABORT_MULTIPART_DAYS = integer("LIFECYCLE_ABORT_MULTIPART_DAYS", 1,
                                          "lifecycle: abort unfinished multipart uploads after N days",
                                          COMMANDS, minimum=1, maximum=365)
-# USD per GB-month: AWS S3 us-east-1 list prices, inputs rather than facts about an account.
-_LIST_PRICES_GB_MONTH = {"STANDARD": 0.023, "STANDARD_IA": 0.0125, "ONEZONE_IA": 0.01,
 VIEWER_BIND = text("VIEWER_BIND", "127.0.0.1", "address the `web` viewer listens on (another than loopback "
                    "needs VIEWER_TOKEN)", COMMANDS)
 VIEWER_PORT = integer("VIEWER_PORT", 8470, "port of the `web` viewer", COMMANDS, minimum=1, maximum=65535)
 VIEWER_TOKEN = optional("VIEWER_TOKEN", "password of the `web` viewer (HTTP basic auth, any user name; "
                         "at least 16 characters)", COMMANDS)
+# USD per GB-month: AWS S3 us-east-1 list prices, inputs rather than facts about an account.
+_LIST_PRICES_GB_MONTH = {"STANDARD": 0.023, "STANDARD_IA": 0.0125, "ONEZONE_IA": 0.01,
                          "INTELLIGENT_TIERING": 0.023, "GLACIER_IR": 0.004, "GLACIER": 0.0036,
                          "DEEP_ARCHIVE": 0.00099, "REDUCED_REDUNDANCY": 0.023, "EXPRESS_ONEZONE": 0.16}
 COST_PRICE_GB_MONTH = {cls: decimal(f"COST_PRICE_{cls}_GB_MONTH", price, f"cost: USD per GB-month of {cls}",
