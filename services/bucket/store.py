@@ -87,6 +87,8 @@ class ObjectStore:
         self.journal = journal or MultipartJournal(None)
         self.checksums = True          # False once the store is found to reject them (`drop_checksums`)
         self._settings = settings      # lets drop_checksums remake the clients
+        # Wraps every body read (UPLOAD_BWLIMIT's token bucket); None: files go as boto3 reads them.
+        self.throttle: Callable[[Any], Any] | None = None
         self._use_clients(client, put_client)
         # Streams that are not put whole go through s3transfer, which buffers their parts in
         # memory (10 by default): keep one upload's memory bounded. It would hold a body below
@@ -153,8 +155,9 @@ class ObjectStore:
         args = self._args(extra_args)
         if not self._puts_over_https:
             args.pop("ChecksumAlgorithm", None)
+        body = self.throttle(stream) if self.throttle else stream
         try:
-            self.put_client.put_object(Bucket=self.bucket, Key=key, Body=stream, ContentLength=size, **args)
+            self.put_client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentLength=size, **args)
         except Exception as exc:
             raise classify(exc, f"uploading to s3://{self.bucket}/{key}") from None
 
@@ -177,7 +180,15 @@ class ObjectStore:
 
     def upload(self, path: Path, key: str, extra_args: Mapping[str, Any],
                progress: Callable[[int], None] | None = None) -> None:
-        """Managed transfer: multipart above the threshold, parts in parallel, aborted on error."""
+        """Managed transfer: multipart above the threshold, parts in parallel, aborted on error.
+
+        Throttled, the file is read once through the limit (as streams are) rather than opened
+        by s3transfer, which reads it where no wrapper can reach.
+        """
+        if self.throttle is not None:
+            with open(path, "rb") as handle:
+                self.upload_stream(handle, key, extra_args)
+            return
         try:
             self.client.upload_file(str(path), self.bucket, key, ExtraArgs=self._args(extra_args),
                                     Config=self.transfer, Callback=progress)
@@ -191,7 +202,8 @@ class ObjectStore:
         body below the multipart threshold). Every byte is read once, and so encrypted once.
         """
         try:
-            self.client.upload_fileobj(ReadOnce(stream), self.bucket, key, ExtraArgs=self._args(extra_args),
+            body = self.throttle(stream) if self.throttle else stream
+            self.client.upload_fileobj(ReadOnce(body), self.bucket, key, ExtraArgs=self._args(extra_args),
                                        Config=self.stream_transfer)
         except Exception as exc:  # boto3 wraps ClientError in S3UploadFailedError
             raise classify(exc, f"uploading to s3://{self.bucket}/{key}") from None

@@ -195,10 +195,15 @@ def read_settings(env: EnvReader) -> Settings:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from services.common.settings import S3_BUCKET_NAME
+    from services.common.settings import S3_BUCKET_NAME, SOURCE_DIRS
 
     env = settings.env
-    checks = run_recorder_checks(env.file, env, settings.min_free_bytes)
+    if env.get(SOURCE_DIRS):   # another recorder writes the footage
+        from services.commands.doctor_source import run_source_checks
+
+        checks = check_env_file(env.file) + run_source_checks(env)
+    else:
+        checks = run_recorder_checks(env.file, env, settings.min_free_bytes)
     if env.get(S3_BUCKET_NAME):
         from services.commands.doctor_bucket import run_bucket_checks  # loads boto3
         checks += run_bucket_checks(EnvReader(env.values, env.source), already=checks)

@@ -88,7 +88,8 @@ def backlog(folder: Path) -> dict:
 
 
 def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Thresholds,
-                 now: float | None = None) -> Report:
+                 now: float | None = None, source_mode: bool = False) -> Report:
+    """`source_mode`: another recorder writes the footage (SOURCE_DIRS); this one is not expected."""
     now = time.time() if now is None else now
     report = Report()
     recorder = read_snapshot(layout.state / RECORDER_STATE_FILE, RecorderSnapshot)
@@ -97,7 +98,7 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
     up_ok, up_text = service_state(uploader, now)
     report.lines += [f"video-recorder  {'OK  ' if rec_ok else 'DOWN'}  {rec_text}",
                      f"s3-uploader     {'OK  ' if up_ok else 'DOWN'}  {up_text}"]
-    if not rec_ok:
+    if not rec_ok and not source_mode:
         report.problems.append(f"video-recorder {rec_text}")
     if not up_ok:
         report.problems.append(f"s3-uploader {up_text}")
@@ -136,6 +137,9 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
     report.lines.append(f"last upload     {human_age(now - last_success.at.timestamp() if last_success else None)}")
     if uploader and uploader.last_error:
         report.lines.append(f"last error      {uploader.last_error.message}")
+    if uploader and uploader.source:
+        report.lines += uploader.source.lines()
+        report.data["source"] = to_jsonable(uploader.source)
     if up_ok and uploader and uploader.config_error:
         report.problems.append(f"uploads blocked: {uploader.config_error}")
     if up_ok and uploader and uploader.env_error:
@@ -172,6 +176,7 @@ class Settings:
     data_dir: Path
     camera_ids: tuple[int, ...]
     thresholds: Thresholds
+    source_mode: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -180,17 +185,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_settings(env: EnvReader) -> Settings:
     """The recorder's cameras and DATA_DIR (no bucket settings: status works without them)."""
-    from services.common.settings import MIN_FREE_DISK_MB, STATUS_BACKLOG_MAX_MINUTES
+    from services.common.config import read_common
+    from services.common.settings import MIN_FREE_DISK_MB, SOURCE_DIRS, STATUS_BACKLOG_MAX_MINUTES
     from services.recorder.config import read_recorder_config
 
-    config = read_recorder_config(env)
     thresholds = Thresholds(backlog_max_age=env.get(STATUS_BACKLOG_MAX_MINUTES) * 60.0,
                             min_free_bytes=env.get(MIN_FREE_DISK_MB) * 1024 * 1024)
+    if env.get(SOURCE_DIRS):   # another recorder writes: no cameras of ours to read
+        common = read_common(env)
+        env.check()
+        return Settings(common.data_dir, (), thresholds, source_mode=True)
+    config = read_recorder_config(env)
     env.check()
     return Settings(config.common.data_dir, tuple(c.id for c in config.cameras), thresholds)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    report = build_report(DataLayout(settings.data_dir), list(settings.camera_ids), settings.thresholds)
+    report = build_report(DataLayout(settings.data_dir), list(settings.camera_ids), settings.thresholds,
+                          source_mode=settings.source_mode)
     print(json.dumps(report.data, indent=2, default=str) if args.json else "\n".join(report.lines))
     return report.exit_code

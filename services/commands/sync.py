@@ -8,11 +8,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 from services.bucket.catalog import folder_sizes
 from services.bucket.client import classify, make_client
 from services.bucket.keys import stored_key
 from services.commands.status import human_bytes
+from services.commands.sync_source import dry_run_sources, progress_of, survey, verify_sources
 from services.commands.sync_verify import Finding, compare, local_segments, requeue
 from services.common.config import EnvReader
 from services.common.data_layout import DataLayout
@@ -41,6 +43,8 @@ def read_settings(env: EnvReader) -> UploaderConfig:
 
 
 def verify(args: argparse.Namespace, config: UploaderConfig) -> int:
+    if config.sources is not None:
+        return verify_sources(args, config, lambda keys: folder_sizes(make_client(config), config.bucket, keys))
     layout = DataLayout(config.common.data_dir)
     paths = local_segments(layout)
     encrypted = config.crypt is not None
@@ -82,7 +86,10 @@ def run(args: argparse.Namespace, config: UploaderConfig) -> int:
     if args.verify:
         return verify(args, config)
     layout = DataLayout(config.common.data_dir)
-    waiting = sorted(layout.completed.glob("camera_*.mp4"))
+    if config.sources is not None and args.dry_run:
+        return dry_run_sources(args, config)
+    waiting = sorted(layout.completed.glob("camera_*.mp4")) if config.sources is None else \
+        [f.path for f in survey(config) if f.key and not f.verified]
     if args.dry_run:
         plan = [(path.name, stored_key(config.prefix, parse_name(path.name), config.crypt is not None)
                  if parse_name(path.name) else None) for path in waiting]
@@ -98,20 +105,23 @@ def run(args: argparse.Namespace, config: UploaderConfig) -> int:
     argv = ["--once"] + (["--env-file", args.env_file] if args.env_file else [])
     if not sys.stdout.isatty():
         return uploader_daemon.main(argv)   # its log lines are the output
-    return upload_with_progress(argv, waiting, layout)
+    done_of = (lambda sizes: progress_of(config, sizes)) if config.sources is not None else progress
+    return upload_with_progress(argv, waiting, layout, done_of)
 
 
-def upload_with_progress(argv: list[str], waiting: list[Path], layout: DataLayout) -> int:
+def upload_with_progress(argv: list[str], waiting: list[Path], layout: DataLayout,
+                         done_of: Callable[[dict[Path, int]], tuple[int, int, int, int]] | None = None) -> int:
     """On a terminal: the uploader runs as a child, a progress bar follows completed/, and a
     failure ends with the reason (the child's error lines, else its state file's last error)."""
     sizes = {path: path.stat().st_size for path in waiting if path.exists()}
+    done_of = done_of or progress
     with tempfile.TemporaryFile(mode="w+", prefix="sync-") as output:
         child = subprocess.Popen([sys.executable, "-m", "services.s3_uploader", *argv],
                                  stdout=output, stderr=subprocess.STDOUT, text=True)
         while child.poll() is None:
-            print("\r" + progress_line(*progress(sizes)), end="", flush=True)
+            print("\r" + progress_line(*done_of(sizes)), end="", flush=True)
             time.sleep(0.5)
-        print("\r" + progress_line(*progress(sizes)))
+        print("\r" + progress_line(*done_of(sizes)))
         output.seek(0)
         log = output.read()
     if child.returncode != 0:

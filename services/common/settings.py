@@ -225,6 +225,19 @@ UPLOADER_METRICS_PORT = integer("UPLOADER_METRICS_PORT", 0, "Prometheus /metrics
                                 UPLOADER, minimum=0, maximum=65535)
 METRICS_BIND = text("METRICS_BIND", "127.0.0.1", "address the metrics endpoints listen on (0.0.0.0: every one)",
                     RECORDER | UPLOADER)
+UPLOAD_BWLIMIT = text("UPLOAD_BWLIMIT", "off", "limit of all uploads together, as rclone's --bwlimit: 10M, "
+                      "512k, off, or a timetable `08:00,512k 19:00,10M`", UPLOADER)
+
+# ----- source folders (backing up another recorder's folder) ------------------------------------
+SOURCE_DIRS = optional("SOURCE_DIRS", "folders another recorder writes, `path=template` separated by `;` "
+                       "(template default `{camera}/%Y-%m-%d_%H-%M-%S.mp4`); set, they are uploaded "
+                       "instead of completed/", UPLOADER | COMMANDS)
+SOURCE_TIMEZONE = text("SOURCE_TIMEZONE", "", "time zone of the times in source file names (e.g. Europe/Berlin)",
+                       UPLOADER | COMMANDS, shown="the host's time zone")
+SOURCE_STABLE_SECONDS = decimal("SOURCE_STABLE_SECONDS", 30, "seconds a source file stays unchanged, closed "
+                                "and whole before it is uploaded", UPLOADER | COMMANDS, minimum=1, maximum=86400)
+SOURCE_PRUNE = boolean("SOURCE_PRUNE", False, "delete source files verified in the bucket and older than "
+                       "LOCAL_RETENTION_HOURS (off: the source is never modified)", UPLOADER)
 
 # ----- alerts -----------------------------------------------------------------------------------
 ALERT_WEBHOOK_URL = optional("ALERT_WEBHOOK_URL", "Slack-compatible webhook for incidents", RECORDER | UPLOADER)

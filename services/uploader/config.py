@@ -49,6 +49,8 @@ from services.common.settings import (
 )
 from services.crypt.config import read_encryption
 from services.crypt.keys import CryptKeys
+from services.uploader.bandwidth import BandwidthSchedule
+from services.uploader.source_config import SourceSettings, read_bandwidth, read_sources
 
 MB = 1024 * 1024
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -93,6 +95,8 @@ class UploaderConfig:
     host_id: str = "localhost"          # who wrote an object (metadata), for clash reports
     multipart_abort_after: float = 86400.0   # seconds before another host's unfinished upload is stale
     ca_bundle: str | None = None        # PEM file of the CAs an https:// endpoint is checked against
+    sources: SourceSettings | None = None       # SOURCE_DIRS: another recorder's folders instead of completed/
+    bandwidth: BandwidthSchedule | None = None  # UPLOAD_BWLIMIT; None: unlimited
 
     def camera_name(self, camera_id: int) -> str | None:
         """`CAMERA_<id>_NAME` when the .env has one (the recorder's settings share the file)."""
@@ -250,6 +254,8 @@ def read_uploader_config(env: EnvReader) -> UploaderConfig:
         host_id=read_host_id(env),
         multipart_abort_after=env.get(MULTIPART_ABORT_AFTER_HOURS) * 3600,
         ca_bundle=_ca_bundle(env),
+        sources=read_sources(env, common.data_dir),
+        bandwidth=read_bandwidth(env),
     )
     env.check()
     return config

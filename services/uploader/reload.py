@@ -18,20 +18,19 @@ from services.common.alerts import WebhookSender
 from services.common.config import ConfigError
 from services.common.reloading import (changed, keep, keep_common, log_rejected, log_restart_needed,
                                        log_unknown_keys, notify_reloaded, notify_reloading)
-from services.common.settings import METRICS_BIND, UPLOADER_METRICS_PORT
+from services.common.settings import METRICS_BIND, SOURCE_DIRS, UPLOADER_METRICS_PORT
 from services.uploader.config import UploaderConfig
-from services.uploader.job import SegmentJob
 from services.uploader.preparation import MULTIPART_JOURNAL
 
 if TYPE_CHECKING:
     from services.uploader.scheduler import Uploader
 
 # The metrics socket is bound once.
-RESTART_ONLY = {"metrics_port": UPLOADER_METRICS_PORT, "metrics_bind": METRICS_BIND}
+RESTART_ONLY = {"metrics_port": UPLOADER_METRICS_PORT, "metrics_bind": METRICS_BIND, "sources": SOURCE_DIRS}
 # Read by the scheduler or housekeeping each time: the bucket need not be prepared again.
 LOCAL_FIELDS = frozenset({"common", "retention_hours", "min_free_bytes", "delete_unuploaded_when_full", "concurrency",
                           "rescan_interval", "retry_max_seconds", "config_error_retry_seconds", "stop_timeout",
-                          "alerts", "camera_names", *RESTART_ONLY})
+                          "alerts", "camera_names", "bandwidth", *RESTART_ONLY})
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ def _apply(uploader: Uploader, plan: UploaderReload) -> None:
     uploader.config = new
     if new != old:
         uploader.store = ObjectStore.for_config(new, journal=uploader.layout.state / MULTIPART_JOURNAL)
-        uploader.job = SegmentJob(new, uploader.store, uploader.layout)
+        uploader.job = uploader.make_job(new, uploader.store)
     if plan.bucket_changed:
         uploader.cleanup_done, uploader.cleanup_attempts, uploader.cleanup_due = False, 0, 0.0
     if new.concurrency != old.concurrency:   # running jobs finish on the old pool's threads

@@ -55,6 +55,42 @@ class QueueSnapshot:
 
 
 @dataclass(frozen=True)
+class SourceProgress:
+    """Source mode: how much of the foreign folders is verified in the bucket, and what is left."""
+
+    folders: tuple[str, ...] = ()
+    verified_files: int = 0       # in the index (pruned ones included)
+    verified_bytes: int = 0
+    pruned_files: int = 0
+    queued_files: int = 0         # complete, waiting for or in upload
+    queued_bytes: int = 0
+    settling_files: int = 0       # still being written, or not yet quiet for SOURCE_STABLE_SECONDS
+    settling_bytes: int = 0
+    unparsed: tuple[str, ...] = ()   # paths the template does not read (the first 20)
+    unparsed_count: int = 0
+    first_scan_done: bool = False
+
+    @property
+    def fraction(self) -> float:
+        """Share of the known bytes verified (1.0 when nothing is known)."""
+        total = self.verified_bytes + self.queued_bytes + self.settling_bytes
+        return self.verified_bytes / total if total else 1.0
+
+    def lines(self) -> list[str]:
+        """`status` in source mode: how far the backup of the foreign folders is."""
+        lines = [f"source folders  {', '.join(self.folders)}",
+                 f"backed up       {self.verified_files} files verified ({self.fraction:.0%} of the bytes); "
+                 f"{self.queued_files} queued, {self.settling_files} still being written"
+                 + ("" if self.first_scan_done else "; first scan running")]
+        if self.pruned_files:
+            lines.append(f"pruned          {self.pruned_files} verified files deleted from the source (SOURCE_PRUNE)")
+        if self.unparsed_count:
+            lines.append(f"not understood  {self.unparsed_count} files the template does not read, e.g. "
+                         + ", ".join(self.unparsed[:3]))
+        return lines
+
+
+@dataclass(frozen=True)
 class Deletions:
     retention: int = 0
     disk_guard: int = 0
@@ -98,6 +134,7 @@ class UploaderSnapshot:
     clashes: tuple[Clash, ...] = ()          # the latest per camera
     abilities: StoreAbilities | None = None  # what the store does of the features used; None: not probed yet
     env_error: str | None = None   # the last reload's .env was rejected: running on the old settings
+    source: SourceProgress | None = None   # source mode (SOURCE_DIRS) only
 
     def clash_lines(self) -> list[str]:
         return [f"camera {c.camera_id} is written by two hosts: this one ({self.host_id}) and {c.other_host} "

@@ -34,12 +34,15 @@ from services.common.metrics import MetricsServer
 from services.common.redact import redact
 from services.common.sd_notify import notify, watchdog_interval
 from services.common.state_file import publish_snapshot
-from services.uploader.backlog import Backlog, retry_delay
+from services.uploader.backlog import retry_delay
 from services.uploader.config import UploaderConfig
-from services.uploader.housekeeping import FreeBytes, Sweep, disk_free_bytes, sweep
+from services.uploader.housekeeping import FreeBytes, Sweep, disk_free_bytes
 from services.uploader.job import Outcome, OutcomeKind, SegmentJob
 from services.uploader.preparation import MULTIPART_JOURNAL, Preparation, prepare_bucket
 from services.uploader.reload import reload_settings
+from services.uploader.source import SourceBacklog
+from services.uploader.source_job import SourceJob
+from services.uploader.source_mode import make_backlog, make_job, sweep_pass
 from services.uploader.report import (
     STATE_FILE,
     Counters,
@@ -79,10 +82,11 @@ class Uploader:
         self.env_error: str | None = None   # why the last reload's .env was rejected
         self.layout = DataLayout(config.common.data_dir)
         self.store = store or ObjectStore.for_config(config, journal=self.layout.state / MULTIPART_JOURNAL)
-        self.job = SegmentJob(config, self.store, self.layout)
         self.once, self.free_bytes, self.install_signals = once, free_bytes, install_signals
         self.events: queue.Queue[tuple[Event, Any]] = queue.Queue()
-        self.backlog = Backlog(self.layout.completed)
+        # Source mode (SOURCE_DIRS): another recorder's folders, read in place, instead of completed/.
+        self.backlog = make_backlog(config, self.layout, once)
+        self.job = self.make_job(config, self.store)
         self.in_flight: dict[Path, Future] = {}
         self.stats = Counters()
         self.conditional_writes: bool | None = None
@@ -104,6 +108,9 @@ class Uploader:
         self.alerts = AlertTracker()
         self.webhook = WebhookSender.for_settings(config.alerts, "s3-uploader")
         self.latest: UploaderSnapshot = self.snapshot()   # replaced whole; the metrics thread reads it
+
+    def make_job(self, config: UploaderConfig, store: ObjectStore) -> SegmentJob | SourceJob:
+        return make_job(config, store, self.layout, self.backlog)
 
     # ----- dispatch --------------------------------------------------------------------------
     def _capacity(self) -> int:
@@ -221,11 +228,11 @@ class Uploader:
     # ----- housekeeping and report ----------------------------------------------------------
     def housekeeping(self) -> None:
         """One pass now, on this thread (the loop runs them in the pool: they ask the bucket)."""
-        self._swept(sweep(self.config, self.layout, self.job, self.free_bytes, frozenset(self.in_flight)))
+        self._swept(sweep_pass(self.config, self.layout, self.job, self.free_bytes, frozenset(self.in_flight)))
 
     def _start_sweep(self) -> None:
         if self.sweep_future is None:
-            self.sweep_future = self.executor.submit(sweep, self.config, self.layout, self.job, self.free_bytes,
+            self.sweep_future = self.executor.submit(sweep_pass, self.config, self.layout, self.job, self.free_bytes,
                                                      frozenset(self.in_flight))
             self.sweep_future.add_done_callback(lambda f: self.events.put((Event.SWEPT, f)))
 
@@ -260,6 +267,7 @@ class Uploader:
             host_id=self.config.host_id, conditional_writes=self.conditional_writes,
             abilities=self.abilities,
             clashes=tuple(stats.clashes[c] for c in sorted(stats.clashes)), env_error=self.env_error,
+            source=self.backlog.progress() if isinstance(self.backlog, SourceBacklog) else None,
         )
 
     def write_status(self) -> None:
