@@ -54,7 +54,10 @@ class MultipartJournal:
     def __init__(self, path: Path | None):
         self.path = path
         self._lock = threading.Lock()
-        self._open: dict[str, str] = {}   # upload id -> key
+        self._open: dict[str, str] = {}   # upload id -> key, started by this process
+        # Read once, before this process starts anything: a store made later (a reload) shares
+        # this journal and must never take this run's uploads in flight for leftovers.
+        self._leftovers = self._read()
 
     def attach(self, client: Any) -> None:
         client.meta.events.register("after-call.s3.CreateMultipartUpload", self._started)
@@ -63,6 +66,9 @@ class MultipartJournal:
 
     def leftovers(self) -> dict[str, str]:
         """What an earlier run started and never finished (upload id -> key)."""
+        return dict(self._leftovers)
+
+    def _read(self) -> dict[str, str]:
         if self.path is None:
             return {}
         try:
@@ -75,7 +81,7 @@ class MultipartJournal:
     def forget_leftovers(self, still_open: dict[str, str]) -> None:
         """After the start-up clean-up: only what this run has started since stays listed."""
         with self._lock:
-            self._open = dict(still_open) | self._open
+            self._leftovers = dict(still_open)
             self._save()
 
     def _started(self, parsed: dict[str, Any], **_: Any) -> None:
@@ -95,7 +101,7 @@ class MultipartJournal:
     def _save(self) -> None:
         if self.path is None:
             return
-        text = "".join(f"{upload_id} {key}\n" for upload_id, key in self._open.items())
+        text = "".join(f"{upload_id} {key}\n" for upload_id, key in (self._leftovers | self._open).items())
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
             with os.fdopen(fd, "w") as handle:

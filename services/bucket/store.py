@@ -107,10 +107,12 @@ class ObjectStore:
             self.journal.attach(each)
 
     @classmethod
-    def for_config(cls, config: ClientSettings, journal: Path | None = None) -> "ObjectStore":
+    def for_config(cls, config: ClientSettings, journal: Path | MultipartJournal | None = None) -> "ObjectStore":
+        """`journal`: its file, or the journal of the store this one replaces (a reload)."""
         client, put_client = _clients(config, config.checksum)
-        return cls(client, config.bucket, transfer_config(config), put_client=put_client,
-                   journal=MultipartJournal(journal), settings=config)
+        shared = journal if isinstance(journal, MultipartJournal) else MultipartJournal(journal)
+        return cls(client, config.bucket, transfer_config(config), put_client=put_client, journal=shared,
+                   settings=config)
 
     def drop_checksums(self) -> None:
         """Send no checksums for the rest of the run, as S3_CHECKSUM=off does: for a store that

@@ -20,7 +20,6 @@ from services.common.reloading import (changed, keep, keep_common, log_rejected,
                                        log_unknown_keys, notify_reloaded, notify_reloading)
 from services.common.settings import METRICS_BIND, SOURCE_DIRS, UPLOADER_METRICS_PORT
 from services.uploader.config import UploaderConfig
-from services.uploader.preparation import MULTIPART_JOURNAL
 
 if TYPE_CHECKING:
     from services.uploader.scheduler import Uploader
@@ -70,11 +69,12 @@ def _apply(uploader: Uploader, plan: UploaderReload) -> None:
     log_unknown_keys(new.common)
     log_restart_needed("s3-uploader", plan.needs_restart)
     uploader.config = new
-    if new != old:
-        uploader.store = ObjectStore.for_config(new, journal=uploader.layout.state / MULTIPART_JOURNAL)
-        uploader.job = uploader.make_job(new, uploader.store)
     if plan.bucket_changed:
+        # A new client, probed again before the next upload (conditional writes, checksums).
+        uploader.store = ObjectStore.for_config(new, journal=uploader.store.journal)
         uploader.cleanup_done, uploader.cleanup_attempts, uploader.cleanup_due = False, 0, 0.0
+    if new != old:   # the store, and what its probe found, stay: only local settings changed
+        uploader.job = uploader.make_job(new, uploader.store)
     if new.concurrency != old.concurrency:   # running jobs finish on the old pool's threads
         retired, uploader.executor = uploader.executor, ThreadPoolExecutor(max_workers=new.concurrency,
                                                                            thread_name_prefix="upload")

@@ -82,3 +82,34 @@ def test_uploader_new_bucket_or_prefix_prepares_again_and_metrics_wait(tmp_path)
     plan = plan_uploader_reload(uploader(tmp_path), uploader(tmp_path, S3_PREFIX="site-b/", UPLOADER_METRICS_PORT="9102"))
     assert plan.bucket_changed and plan.needs_restart == ("UPLOADER_METRICS_PORT",)
     assert plan.config.prefix == "site-b/" and plan.config.metrics_port == 0
+
+
+def test_a_local_reload_keeps_the_store_its_guard_and_this_runs_uploads_in_flight(tmp_path):
+    """What the start-up probe found (If-None-Match honoured) must outlive a reload of local
+    settings, and a store made for a new bucket must not take this run's uploads for leftovers."""
+    from services.bucket.store import ObjectStore
+    from services.uploader import reload as module
+
+    journal_file = tmp_path / "journal"
+    journal_file.write_text("crashed-run-id site/old.mp4\n")
+    config = uploader(tmp_path)
+    store = ObjectStore.for_config(config, journal=journal_file)
+    store.no_overwrite.enabled = True
+    store.journal._started({"UploadId": "in-flight", "Key": "site/now.mp4"})
+    store.journal.forget_leftovers({})
+
+    class Fake:   # the Uploader's surface that _apply uses
+        def __init__(self):
+            self.config, self.store, self.in_flight = config, store, {}
+            self.cleanup_done, self.cleanup_attempts, self.cleanup_due = True, 0, 0.0
+            self.executor, self.webhook = None, None
+
+        def make_job(self, config, store):
+            return ("job", config, store)
+    fake = Fake()
+    module._apply(fake, module.plan_reload(config, uploader(tmp_path, LOCAL_RETENTION_HOURS="2")))
+    assert fake.store is store and store.no_overwrite.enabled and fake.cleanup_done
+    module._apply(fake, module.plan_reload(fake.config, uploader(tmp_path, S3_BUCKET_NAME="other-bucket")))
+    assert fake.store is not store and not fake.cleanup_done
+    assert fake.store.journal is store.journal and fake.store.journal.leftovers() == {}
+    assert "in-flight site/now.mp4" in journal_file.read_text()
