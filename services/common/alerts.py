@@ -208,7 +208,7 @@ class WebhookSender:
             try:
                 destination.send(text)
                 return
-            except OSError as exc:
+            except Exception as exc:  # noqa: BLE001 - a garbled reply must not end the sender thread
                 if attempt == self.attempts - 1:
                     logger.error("alert to {} failed, message dropped: {}", destination.name, redact(str(exc)))
                     return

@@ -126,9 +126,18 @@ def fallback(method: MoveMethod, error: int) -> MoveMethod | None:
     return None
 
 
+class SourceNotRemoved(OSError):
+    """The link was made but the source could not be removed: a real error, never a reason to
+    try another method (the link is undone first, so no second name of the file remains)."""
+
+
 def _link_unlink(source: Path, target: Path) -> None:
     os.link(source, target)
-    os.unlink(source)
+    try:
+        os.unlink(source)
+    except OSError as exc:
+        os.unlink(target)
+        raise SourceNotRemoved(exc.errno, exc.strerror, str(source)) from exc
 
 
 def _rename_noreplace(source: Path, target: Path) -> None:
@@ -156,9 +165,11 @@ def move_no_clobber(source: Path, target: Path) -> None:
     Never plain rename, which silently replaces an existing file. link+unlink where the file
     system has hard links; renameat2(RENAME_NOREPLACE) where it refuses them (exFAT, FAT32,
     SMB), which is just as atomic. Where that is refused too (FUSE exFAT), rename after checking
-    that `target` is absent: safe because only one process creates names in each destination
-    folder (the recorder in completed/, the uploader in uploaded/, each kept single by its
-    lock), and its threads take turns here. The method that works is remembered per device,
+    that `target` is absent: safe because one process creates names in each destination folder
+    (the recorder in completed/, the uploader in uploaded/, each kept single by its lock), and
+    its threads take turns here. The one exception, the uploader returning a copy to completed/
+    under a segment name it found free, could only race the recorder creating that very name
+    in the same instant, which the recorder does only for the current minute. The method that works is remembered per device,
     so the refusals cost one try per process.
     """
     device = os.stat(target.parent).st_dev
@@ -171,7 +182,7 @@ def move_no_clobber(source: Path, target: Path) -> None:
         except FileExistsError:
             raise  # says nothing about the method: the kernel checks for the name first
         except OSError as exc:
-            following = fallback(method, exc.errno)
+            following = None if isinstance(exc, SourceNotRemoved) else fallback(method, exc.errno)
             if following is None:
                 raise
             refusals.append(f"{method.value}: {errno.errorcode.get(exc.errno, exc.errno)}")

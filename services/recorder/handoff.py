@@ -56,7 +56,7 @@ def free_name(name: SegmentName, layout: DataLayout) -> SegmentName:
     number = name.duplicate
     while True:
         candidate = name.with_duplicate(number)
-        if not any((folder / candidate.filename).exists() for folder in (layout.completed, layout.uploaded)):
+        if not any(os.path.lexists(folder / candidate.filename) for folder in (layout.completed, layout.uploaded)):
             return candidate
         number += 1
 
@@ -77,9 +77,10 @@ def hand_off(path: Path, layout: DataLayout, first_frame: datetime | None = None
         return Handoff(path, Outcome.SKIPPED)
     try:
         inspection = trim_torn_tail(path)
-    except OSError as exc:
-        logger.error("cannot read segment {}: {}", path, exc.strerror)
+    except FileNotFoundError:
         return Handoff(path, Outcome.SKIPPED, name=name)
+    # Any other error (EIO, a read-only remount) reaches the worker, which tries again with backoff
+    # and reports the camera as waiting: the segment must not be passed over.
     if not inspection.playable:
         if inspection.size < STUB_LIMIT:
             logger.warning("discarding {} ({} bytes, no complete fragment: {})", path.name,

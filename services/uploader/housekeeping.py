@@ -6,6 +6,7 @@ deletes, and logs. Runs on the scheduler's thread, between dispatches.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from services.uploader.report import Clash, Counters, Deletions
 from services.uploader.retention import LocalFile, disk_guard, expired
 
 FreeBytes = Callable[[Path], int]
+_CONFLICT_MARK = re.compile(r"\.conflict-[0-9a-f]+(?=\.mp4$)")
 
 
 def disk_free_bytes(path: Path) -> int:
@@ -52,6 +54,7 @@ class Sweep:
     returned: list[Path] = field(default_factory=list)     # sent back to completed/ to be uploaded again
     clashes: list[Clash] = field(default_factory=list)
     disk_free: int | None = None                            # None: could not be read
+    unreachable: bool = False                               # the bucket could not be asked in this pass
 
     def add_to(self, deleted: Deletions) -> Deletions:
         return Deletions(deleted.retention + self.by_retention, deleted.disk_guard + self.by_disk_guard,
@@ -88,6 +91,19 @@ def standing(job: SegmentJob, local: Path) -> tuple[Standing, Clash | None]:
         return Standing.UNKNOWN, None
 
 
+def returned_path(layout: DataLayout, name: str) -> Path:
+    """Where a copy goes back in completed/: under its segment's name (a copy kept as
+    `<name>.conflict-<hash>.mp4` included), so the backlog takes it; `_<n>` when that is taken."""
+    plain = _CONFLICT_MARK.sub("", name)
+    segment = parse_name(plain)
+    if segment is None:
+        return layout.completed / plain
+    number = segment.duplicate
+    while os.path.lexists(candidate := layout.completed / segment.with_duplicate(number).filename):
+        number += 1
+    return candidate
+
+
 def local_files(folder: Path) -> list[LocalFile]:
     files = []
     try:
@@ -119,8 +135,13 @@ def _delete(file: LocalFile, why: str) -> bool:
 
 def _retire(job: SegmentJob, layout: DataLayout, file: LocalFile, done: Sweep, why: str,
             when_unknown_delete: bool) -> bool:
-    """Delete a verified copy the bucket still holds; send it back to completed/ when it does not."""
-    state, clash = standing(job, file.path)
+    """Delete a verified copy the bucket still holds; send it back to completed/ when it does not.
+
+    Once the bucket could not be asked, the rest of the pass does not ask again: each try costs
+    the client's timeouts, and the disk guard must free space faster than cameras fill it.
+    """
+    state, clash = (Standing.UNKNOWN, None) if done.unreachable else standing(job, file.path)
+    done.unreachable = state is Standing.UNKNOWN
     if state is Standing.UNKNOWN and not when_unknown_delete:
         return False
     if state in (Standing.HELD, Standing.UNKNOWN):
@@ -133,7 +154,7 @@ def _retire(job: SegmentJob, layout: DataLayout, file: LocalFile, done: Sweep, w
         return False
     if clash is not None:
         done.clashes.append(clash)
-    back = layout.completed / file.path.name
+    back = returned_path(layout, file.path.name)
     try:
         move_no_clobber(file.path, back)
     except OSError as exc:   # FileExistsError included: the next pass tries again

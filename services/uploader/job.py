@@ -236,7 +236,8 @@ class SegmentJob:
         key = stored_key(self.config.prefix, segment, self.config.crypt is not None)
         for candidate in (key, distinct_key(key, digest.short_hash)):
             remote = self.store.head(candidate)
-            if remote is not None and self.same_content(digest, remote).ok:
+            check = self.same_content(digest, remote) if remote is not None else None
+            if check is not None and check.ok and check.method != "size":   # a size says whose it is not
                 return True
         return False
 

@@ -84,7 +84,8 @@ class SourceJob:
         if fingerprint(digest) != row.fingerprint:
             return False
         remote = self.store.head(row.key)
-        return remote is not None and self.segments.same_content(digest, remote).ok
+        check = self.segments.same_content(digest, remote) if remote is not None else None
+        return check is not None and check.ok and check.method != "size"   # a size says whose it is not
 
 
 def prune(job: SourceJob, index: SourceIndex, retention_hours: float, busy: frozenset[Path]) -> int:

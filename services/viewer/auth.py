@@ -33,6 +33,21 @@ def bind_problem(host: str, token: str | None) -> str | None:
     return None
 
 
+def host_allowed(host_header: str | None, token: str | None) -> bool:
+    """Without a token only a loopback Host is served: a web page the operator visits could
+    otherwise point its own name at 127.0.0.1 and read the footage (DNS rebinding)."""
+    if token is not None:
+        return True
+    if not host_header:
+        return False
+    host = host_header.strip()
+    if host.startswith("["):                     # [::1]:8470
+        host = host[1:host.find("]")] if "]" in host else host
+    else:
+        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return is_loopback(host)
+
+
 def authorized(header: str | None, token: str | None) -> bool:
     """Does a request's Authorization header carry the token (basic: any user; or bearer)?"""
     if token is None:

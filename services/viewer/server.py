@@ -34,9 +34,9 @@ from services.common.redact import redact
 from services.common.sd_notify import notify, watchdog_interval
 from services.common.spans import Span
 from services.crypt.keys import CryptError
-from services.viewer.auth import authorized
+from services.viewer.auth import authorized, host_allowed
 from services.viewer.day import BadDay, parse_date, parse_zone
-from services.viewer.footage import Footage, Local, NothingRecorded, Remote, ViewerSettings
+from services.viewer.footage import Footage, Local, NothingRecorded, ViewerSettings
 from services.viewer.ranges import Unsatisfiable, byte_range
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -101,6 +101,9 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- routes ------------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 - the base class's name
+        if not host_allowed(self.headers.get("Host"), self.footage.settings.token):
+            self._send(HTTPStatus.MISDIRECTED_REQUEST, b"only http://127.0.0.1 or http://localhost\n", "text/plain")
+            return
         if not authorized(self.headers.get("Authorization"), self.footage.settings.token):
             self._send(HTTPStatus.UNAUTHORIZED, b"password required\n", "text/plain",
                        {"WWW-Authenticate": 'Basic realm="camera viewer", charset="UTF-8"'})

@@ -92,3 +92,29 @@ def test_a_real_apprise_notification_arrives_and_no_secret_is_logged(capfd):
     assert "alert to apprise URL 2 (json://...) failed, message dropped" in output
     assert "apprise: " in output   # apprise's own warning about the dead target, masked
     assert "hunter2-secret" not in output and "dead-secret" not in output
+
+
+def test_a_garbled_reply_does_not_end_the_sender_thread():
+    """http.client raises BadStatusLine (not an OSError) when a proxy answers garbage."""
+    import http.client
+
+    from services.common.alerts import WebhookSender
+
+    class Garbled:
+        name = "the garbling proxy"
+
+        def __init__(self):
+            self.calls = 0
+
+        def send(self, text):
+            self.calls += 1
+            if self.calls == 1:
+                raise http.client.BadStatusLine("garbage")
+    sender = WebhookSender(None, "test", attempts=1)
+    garbled = Garbled()
+    sender.destinations = [garbled]
+    sender._thread.start()
+    sender.send("first alert")
+    sender.send("second alert")
+    sender.close()
+    assert garbled.calls == 2 and not sender._thread.is_alive()

@@ -174,3 +174,26 @@ def test_hand_off_still_picks_a_free_name(tmp_path, mode):
     assert result.outcome == Outcome.COMPLETED and result.target.name == "camera_1_2026-01-01_00-00-00_1.mp4"
     assert (layout.completed / name).read_bytes() == b"older"
     assert result.target.read_bytes() == SEGMENT
+
+
+def test_a_source_that_cannot_be_removed_is_an_error_and_leaves_no_second_name(tmp_path, monkeypatch):
+    """The unlink after the link fails (a sticky folder, chattr): not a file system without links."""
+    import errno as errors
+
+    from services.common import data_layout
+    monkeypatch.setattr(data_layout, "_methods", {})
+    (tmp_path / "into").mkdir()
+    source = tmp_path / "a.mp4"
+    source.write_text("segment")
+    real_unlink = data_layout.os.unlink
+
+    def refuse_source(path, *args, **kwargs):
+        if str(path) == str(source):
+            raise PermissionError(errors.EPERM, "Operation not permitted", str(path))
+        return real_unlink(path, *args, **kwargs)
+    monkeypatch.setattr(data_layout.os, "unlink", refuse_source)
+    with pytest.raises(OSError) as raised:
+        data_layout.move_no_clobber(source, tmp_path / "into" / "a.mp4")
+    assert raised.value.errno == errors.EPERM and not isinstance(raised.value, FileExistsError)
+    assert source.read_text() == "segment" and list((tmp_path / "into").iterdir()) == []
+    assert data_layout._methods == {}

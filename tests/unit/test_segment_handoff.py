@@ -108,3 +108,15 @@ def test_a_failing_handoff_is_retried_with_backoff_and_reported_until_it_succeed
     assert done[0].outcome is Outcome.COMPLETED and worker.waiting() == {} and len(failures) == 2
     worker.stop()
     assert [retry_delay(n, 60) for n in (1, 2, 3, 8, 9)] == [1, 2, 4, 60, 60]
+
+
+def test_a_read_error_is_raised_for_the_worker_to_retry_not_passed_over(layout, monkeypatch):
+    from services.recorder import handoff as module
+
+    def eio(path):
+        raise OSError(5, "Input/output error", str(path))
+    monkeypatch.setattr(module, "trim_torn_tail", eio)
+    path = put(layout, "camera_1_2026-01-24_14-30-00.mp4")
+    with pytest.raises(OSError):
+        hand_off(path, layout)
+    assert path.exists()

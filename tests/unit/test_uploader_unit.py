@@ -355,3 +355,31 @@ def test_payload_is_left_unsigned_only_when_a_checksum_covers_it(tmp_path):
     assert signed.get("payload_signing_enabled") is None
     unsigned = make_client(make_config(tmp_path)).meta.config.s3 or {}
     assert unsigned.get("payload_signing_enabled") is False
+
+
+def test_a_conflict_named_copy_goes_back_under_its_segment_name(tmp_path):
+    from services.uploader.housekeeping import returned_path
+    layout = DataLayout(tmp_path / "data")
+    layout.prepare()
+    name = "camera_2_2026-01-24_14-30-00"
+    assert returned_path(layout, f"{name}.conflict-0123456789ab.mp4") == layout.completed / f"{name}.mp4"
+    (layout.completed / f"{name}.mp4").write_bytes(b"x")
+    assert returned_path(layout, f"{name}.mp4") == layout.completed / f"{name}_1.mp4"
+
+
+def test_an_unreachable_bucket_is_asked_once_per_disk_guard_pass(setup, monkeypatch):
+    from services.bucket.client import ProblemKind, S3Problem
+    from services.uploader.housekeeping import sweep
+    config, client, store, layout = setup
+    for minute in range(5):
+        put_segment(layout, f"camera_1_2026-01-24_14-3{minute}-00.mp4")
+        os.replace(layout.completed / f"camera_1_2026-01-24_14-3{minute}-00.mp4",
+                   layout.uploaded / f"camera_1_2026-01-24_14-3{minute}-00.mp4")
+    heads = []
+
+    def unreachable(key):
+        heads.append(key)
+        raise S3Problem(ProblemKind.TRANSIENT, "EndpointConnectionError", "cannot connect")
+    monkeypatch.setattr(store, "head", unreachable)
+    done = sweep(config, layout, SegmentJob(config, store, layout), lambda root: 0, frozenset())
+    assert done.by_disk_guard == 5 and done.unreachable and len(heads) == 1

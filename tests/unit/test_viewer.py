@@ -172,3 +172,12 @@ def test_a_range_of_an_encrypted_object_is_decrypted_from_the_blocks_that_hold_i
         list(plain_range(BucketSource(client, "b", None), "k.mp4.bin", size, 0, 9))
     with pytest.raises(CryptError):
         list(plain_range(BucketSource(client, "b", derive_keys("other", "salt")), "k.mp4.bin", size, 0, 9))
+
+
+def test_without_a_token_only_a_loopback_host_is_served():
+    from services.viewer.auth import host_allowed
+    for host in ("127.0.0.1:8470", "localhost:8470", "[::1]:8470", "localhost"):
+        assert host_allowed(host, None), host
+    for host in ("evil.example:8470", "192.168.1.5:8470", "", None):
+        assert not host_allowed(host, None), host
+    assert host_allowed("cameras.example:8470", "a-token-of-16-characters")
