@@ -60,7 +60,10 @@ def concat_list(pieces: tuple[Piece, ...], paths: dict[str, Path]) -> str:
 
 
 def clip_command(ffmpeg: str, list_file: Path, output: Path) -> tuple[str, ...]:
-    """Join without re-encoding; cuts land on the keyframe at or before each in-point."""
-    return (ffmpeg, "-hide_banner", "-v", "error", "-nostdin", "-f", "concat", "-safe", "0",
+    """Join without re-encoding; cuts land on the keyframe at or before each in-point.
+
+    `-copyts` keeps the frames between that keyframe and the in-point at negative times (an
+    edit list hides them), so the clip's 0 is the requested start, not the keyframe before it."""
+    return (ffmpeg, "-hide_banner", "-v", "error", "-nostdin", "-f", "concat", "-safe", "0", "-copyts",
             "-i", str(list_file), "-map", "0", "-c", "copy", "-movflags", "+faststart", "-f", "mp4",
             "-y", str(output))

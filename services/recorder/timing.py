@@ -8,7 +8,8 @@ muxed, the end of the media written so far (`out_time_us`, the run's media timel
 packet muxed as soon as it arrived; the probing burst only gives larger values, so the minimum
 over the run maps media time to arrival time. Measured against an independent recording of
 the same camera, that minimum lands one frame after the frame's arrival (FFmpeg's parser emits
-a frame when the next one begins), which `first_frame` takes off.
+a frame when the next one begins), which `first_frame` takes off; the run's very first frame
+comes without a timestamp (hence `+genpts`) and is given its successor's, one frame more.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class RunClock:
         """Host time at which the frame starting at `media_start` (run media seconds) arrived."""
         if self.offset is None:
             return None
-        seen = self.offset + media_start - (frame_interval or 0.0)
+        frames_early = 2 if media_start == 0 else 1
+        seen = self.offset + media_start - frames_early * (frame_interval or 0.0)
         return datetime.fromtimestamp(seen, timezone.utc)
 

@@ -64,3 +64,47 @@ def make_segment(path: Path, seconds: float = 2.0, size: str = "160x120") -> Pat
                     "-c:a", "aac", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-y", str(path)],
                    check=True)
     return path
+
+
+def start_reference(url: str, output: Path) -> subprocess.Popen:
+    """An independent recording of a live camera: every video packet stamped with the host time
+    FFmpeg read it (`-use_wallclock_as_timestamps`, kept absolute by `-copyts`). Stop with SIGINT."""
+    return subprocess.Popen(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-use_wallclock_as_timestamps", "1",
+         "-rtsp_transport", "tcp", "-i", url, "-map", "0:v:0", "-c", "copy", "-copyts", "-f", "matroska",
+         str(output)], stdin=subprocess.DEVNULL)
+
+
+def video_packets(path: Path) -> list[tuple[float, str]]:
+    """(presentation seconds, MD5 of the bytes) of every video packet, in file order."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "packet=pts_time,data_hash", "-show_data_hash", "MD5", "-of", "csv=p=0", str(path)],
+                         capture_output=True, text=True, timeout=60).stdout
+    packets = []
+    for line in out.splitlines():
+        seconds, digest = line.split(",")[:2]
+        if seconds not in ("", "N/A"):
+            packets.append((float(seconds), digest))
+    return packets
+
+
+def reference_index(reference: Path) -> dict[str, list[float]]:
+    """MD5 of a packet's bytes -> every host time the reference saw those bytes. The same bytes
+    recur when the test camera restarts its pipeline (its picture starts over)."""
+    index: dict[str, list[float]] = {}
+    for seconds, digest in video_packets(reference):
+        index.setdefault(digest, []).append(seconds)
+    return index
+
+
+def first_frame_in_reference(segment: Path, reference: dict[str, list[float]], near: float) -> float | None:
+    """Host time the reference saw the segment's first video packet, found by its bytes (of
+    recurrences, the one nearest `near`, the segment's name: they are half a minute apart).
+    A run's very first packet can differ from what an earlier client got (a partial frame);
+    then the first of the next ten that matches is used, less its distance from the first."""
+    packets = video_packets(segment)
+    for seconds, digest in packets[:10]:
+        seen = reference.get(digest, [])
+        if seen:
+            return min(seen, key=lambda at: abs(at - near)) - (seconds - packets[0][0])
+    return None
