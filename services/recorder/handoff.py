@@ -259,5 +259,10 @@ class HandoffWorker:
                 return
         if work.attempts and not final:
             logger.info("hand-off of {} succeeded after {} failed tries", work.path.name, work.attempts)
+        if self._retries and not final:
+            # Whatever blocked the hand-offs has cleared: the waiting ones need not wait out their backoff.
+            now = self._clock()
+            self._retries = [(min(due, now), order, waiting) for due, order, waiting in self._retries]
+            heapq.heapify(self._retries)
         with self._lock:
             self._pending.pop(id(work), None)

@@ -1,10 +1,13 @@
-"""Drill: the wall clock steps backwards while recording (libfaketime, no change to the host).
+"""Drill: FFmpeg's wall clock steps backwards while recording (libfaketime, no change to the host).
 
-FFmpeg names segments from the wall clock, so a step back repeats names. Nothing may be
-overwritten: every file recorded before the step keeps its bytes, repeated names get a `_<n>`
-suffix, and recording goes on. The clock is moved for FFmpeg only (through FFMPEG_PATH):
-CPython's sleeps fail with EINVAL now and then under libfaketime, which would test the preload,
-not the recorder. The daemon's own detection of a step is unit-tested (`backward_step`).
+FFmpeg names the files it writes from its clock, so a step back repeats its names. Nothing may
+be overwritten: every file recorded before the step keeps its bytes, and recording goes on. The
+hand-off names each segment by the host-clock time its first frame arrived (recorder/timing.py),
+so the names in completed/ keep moving forward whatever FFmpeg's clock says. The clock is moved
+for FFmpeg only (through FFMPEG_PATH): CPython's sleeps fail with EINVAL now and then under
+libfaketime, which would test the preload, not the recorder. A step of the host's own clock is
+detected by the daemon (`backward_step`, unit-tested), and a repeated name in completed/ gets a
+`_<n>` suffix (`tests/unit/test_segment_handoff.py`).
 """
 import hashlib
 import os
@@ -42,13 +45,14 @@ def test_clock_stepped_back_overwrites_nothing(tmp_path, camera_server):
         staged.write_text("-8\n")  # the clock jumps 8 s back: the last names come round again
         os.replace(staged, offset)
         clock = Stopwatch()
-        wait_for(lambda: any("_1.mp4" in p.name for p in files()), 40, "a repeated name stored with a suffix")
-        record("clock stepped back 8 s", "first repeated name stored with a suffix after", clock.elapsed())
         wait_for(lambda: len(files()) >= len(before) + 4, 40, "recording to go on")
+        record("clock stepped back 8 s", "four more segments handed off after", clock.elapsed())
     finally:
         assert recorder.stop() == 0
     for name, digest in before.items():
         assert hashlib.md5((layout.completed / name).read_bytes()).hexdigest() == digest, f"{name} was overwritten"
     for path in files():
         assert decode_errors(path) == "", path.name
+    after = [p.name for p in files() if p.name not in before]
+    assert after and min(after) > max(before), "names went back with FFmpeg's clock"
     assert shutil.which("ffmpeg")

@@ -46,7 +46,8 @@ def test_blocked_handoff_is_a_problem_then_heals_without_restart(tmp_path, camer
         assert code == 1 and "camera 1:" in out and "not in completed/" in out, out
 
         subprocess.run(["umount", str(layout.completed)], check=True, timeout=30)
-        wait_for(lambda: camera().get("handoff_waiting", 1) == 0, 30, "the waiting segments handed off")
+        # A segment closed a moment ago may be on its way (the snapshot and the closes share a cadence).
+        wait_for(lambda: camera().get("handoff_waiting_seconds", 99) < SEGMENT, 30, "the waiting segments handed off")
         assert read_status(layout.state / "recorder.json")["pid"] == pid, "the recorder was restarted"
         assert run_module("services", "status", env_file=env)[1].count("not in completed/") == 0
     finally:

@@ -56,7 +56,9 @@ def test_two_hosts_same_camera_id_nothing_lost_clash_reported(tmp_path, kind, st
                     for c in r.get("clashes", [])}
         wait_for(clashes, 10, f"{kind}: a host to report the clash")
         assert clashes() <= {("host-a", 3, "host-b"), ("host-b", 3, "host-a")}
-        assert {r["conditional_writes"] for r in reports().values()} == {kind == "moto"}
+        probed = wait_for(lambda: all(r.get("conditional_writes") is not None for r in reports().values())
+                          and reports(), 10, "both state files to show the probe")
+        assert {r["conditional_writes"] for r in probed.values()} == {kind == "moto"}
         for daemon in daemons:
             daemon.stop()
     finally:
