@@ -8,11 +8,15 @@ usage() {
 Usage: sudo systemd/install-services.sh [options]
 
 Installs from this checkout, on Debian, Ubuntu or Raspberry Pi OS:
-  user/group video-recorder   system account, no login shell, home /var/lib/video-recorder
-  /opt/video-recorder         code + .venv, owned by root (the service cannot change it)
-  /etc/video-recorder/.env    settings, created from .env.example only if absent,
-                              owner video-recorder, mode 600 (holds passwords and keys)
-  /var/lib/video-recorder     recorded data, logs, state (owner video-recorder, mode 750)
+  users video-recorder, s3-uploader   system accounts (no login shell) for the recorder
+                              (and FFmpeg) and the uploader (and the viewer); both in the
+                              group video-footage, which is all they share
+  /opt/video-recorder         code + .venv, owned by root (the services cannot change it)
+  /etc/video-recorder/recorder.env   the recorder's settings (cameras), owner video-recorder,
+  /etc/video-recorder/uploader.env   the uploader's (bucket, keys), owner s3-uploader; mode
+                              600; split from .env.example, or from an existing .env (kept
+                              as .env.before-split, owner root), only if absent
+  /var/lib/video-recorder     recorded data, logs, state (group video-footage, setgid)
   /etc/systemd/system         every systemd/*.service of the checkout, enabled (not started)
 
 Options:
@@ -20,7 +24,7 @@ Options:
   --with-viewer    also enable video-viewer.service (the footage web page); without it
                    the unit is installed but left disabled
   --uninstall      stop, disable and remove the units and /opt/video-recorder;
-                   keeps /var/lib/video-recorder, /etc/video-recorder/.env and the user
+                   keeps /var/lib/video-recorder, /etc/video-recorder and the users
   --root DIR       install into DIR instead of / (staging or tests); skips apt,
                    useradd, chown and talking to a running systemd (also: ROOT=DIR,
                    --prefix DIR)
@@ -33,7 +37,11 @@ Running code is not restarted on update unless --start is given.
 EOF
 }
 
-SERVICE_USER=video-recorder
+# FFmpeg parses untrusted streams as the recorder's user: that user must not be able to read
+# the bucket keys or the encryption password, so the uploader has its own user and settings.
+RECORDER_USER=video-recorder
+UPLOADER_USER=s3-uploader
+SHARED_GROUP=video-footage
 APT_PACKAGES=(ffmpeg python3-venv)
 PYTHON=${PYTHON:-python3}
 ROOT=${ROOT:-}
@@ -80,7 +88,10 @@ SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 APP=$ROOT/opt/video-recorder
 VENV=$APP/.venv
 ETC=$ROOT/etc/video-recorder
-ENV_FILE=$ETC/.env
+ENV_FILE=$ETC/.env                    # the single file of installs before the split
+ENV_BACKUP=$ETC/.env.before-split
+RECORDER_ENV=$ETC/recorder.env
+UPLOADER_ENV=$ETC/uploader.env
 DATA=$ROOT/var/lib/video-recorder
 UNIT_DIR=$ROOT/etc/systemd/system
 # Paths as the services see them (without ROOT): written into .env and messages.
@@ -119,7 +130,7 @@ systemctl_offline() {
 # comment removed, no trailing slash); empty when unset.
 env_data_dir() {
     local value
-    value=$(sed -n 's/^[[:space:]]*DATA_DIR[[:space:]]*=[[:space:]]*//p' "$ENV_FILE" | tail -n1)
+    value=$(sed -n 's/^[[:space:]]*DATA_DIR[[:space:]]*=[[:space:]]*//p' "$RECORDER_ENV" | tail -n1)
     value=$(printf '%s' "$value" | sed 's/[[:space:]]\{1,\}#.*$//; s/[[:space:]]*$//' | tr -d "\"'")
     [ "$value" = / ] || value=${value%/}
     printf '%s' "$value"
@@ -144,7 +155,7 @@ write_data_dir_dropin() {   # unit, data dir; returns 0 when the file changed
     local dir="$UNIT_DIR/$1.d" tmp escaped=${2//%/%%}
     tmp=$(mktemp)
     cat > "$tmp" <<EOF_DROPIN
-# Written by install-services.sh from DATA_DIR in /etc/video-recorder/.env: run it again
+# Written by install-services.sh from DATA_DIR in /etc/video-recorder/recorder.env: run it again
 # after changing DATA_DIR. The disk must be mounted for the service to start.
 [Unit]
 RequiresMountsFor=$escaped
@@ -204,8 +215,8 @@ if [ "$UNINSTALL" = 1 ]; then
     fi
     say "kept (remove by hand if you no longer need them):"
     say "  $DATA   recorded segments, logs, state"
-    say "  $ENV_FILE   settings with camera passwords and keys"
-    say "  user and group $SERVICE_USER   (userdel $SERVICE_USER)"
+    say "  $ETC   settings with camera passwords and keys"
+    say "  users $RECORDER_USER, $UPLOADER_USER and group $SHARED_GROUP   (userdel $RECORDER_USER; userdel $UPLOADER_USER; groupdel $SHARED_GROUP)"
     exit 0
 fi
 
@@ -233,18 +244,29 @@ else
     fi
 fi
 
-# 2. Service account: system user, own group, no login, home = data directory (not created here).
+# 2. Service accounts: system users without login, each with its own group, both in the shared
+# group (the units set it as their group; membership is for `sudo -u` with the commands).
 if [ "$FAKE_ROOT" = 0 ]; then
-    if ! getent group "$SERVICE_USER" >/dev/null; then
-        groupadd --system "$SERVICE_USER"
-        say "created group $SERVICE_USER"
+    if ! getent group "$SHARED_GROUP" >/dev/null; then
+        groupadd --system "$SHARED_GROUP"
+        say "created group $SHARED_GROUP"
     fi
-    if ! getent passwd "$SERVICE_USER" >/dev/null; then
-        nologin=$(command -v nologin || echo /usr/sbin/nologin)
-        useradd --system --gid "$SERVICE_USER" --home-dir "$DATA_REAL" --no-create-home \
-            --shell "$nologin" --comment "camera recorder and uploader" "$SERVICE_USER"
-        say "created user $SERVICE_USER"
-    fi
+    nologin=$(command -v nologin || echo /usr/sbin/nologin)
+    for user in "$RECORDER_USER" "$UPLOADER_USER"; do
+        if ! getent group "$user" >/dev/null; then
+            groupadd --system "$user"
+            say "created group $user"
+        fi
+        if ! getent passwd "$user" >/dev/null; then
+            useradd --system --gid "$user" --home-dir "$DATA_REAL" --no-create-home \
+                --shell "$nologin" --comment "camera footage: $user" "$user"
+            say "created user $user"
+        fi
+        if ! id -nG "$user" | tr ' ' '\n' | grep -qx "$SHARED_GROUP"; then
+            usermod -a -G "$SHARED_GROUP" "$user"
+            say "added $user to group $SHARED_GROUP"
+        fi
+    done
 fi
 
 # 3. Code: staged next to the target, then swapped in only where it differs, so that a
@@ -304,36 +326,87 @@ fi
 own -R root:root "$VENV"
 chmod -R go-w "$VENV"
 
-# 5. Data directory: the only place the sandboxed services may write (ReadWritePaths=).
-install -d -m 750 "$DATA"
-own "$SERVICE_USER:$SERVICE_USER" "$DATA"
-chmod 750 "$DATA"
-
-# 6. Settings. Mode 600 owned by the service user: it must read them, nobody else may, and
-# under ProtectSystem=strict the service still cannot modify /etc. Never overwritten.
+# 5. Settings: one file per daemon, each readable by its user only (mode 600; under
+# ProtectSystem=strict neither service can modify /etc). Never overwritten; an existing single
+# .env is split by each key's used_by (services/common/env_split.py) and kept as a backup.
 install -d -m 750 "$ETC"
-own "root:$SERVICE_USER" "$ETC"
-if [ -e "$ENV_FILE" ]; then
-    say "keeping existing $ENV_FILE"
-    perm=$(stat -c '%a' "$ENV_FILE")
-    if [ $((8#$perm & 8#007)) -ne 0 ]; then
-        chmod o-rwx "$ENV_FILE"
-        say "warning: $ENV_FILE was readable by other users (mode $perm); removed their access"
+own "root:$SHARED_GROUP" "$ETC"
+chmod 750 "$ETC"
+# Owner and mode of a settings file; says so when it changes them.
+secure_env() {   # file, user
+    local perm
+    perm=$(stat -c '%a' "$1")
+    if [ $((8#$perm & 8#077)) -ne 0 ]; then
+        chmod 600 "$1"
+        say "warning: $1 was readable by other users (mode $perm); now 600"
     fi
-    if [ "$FAKE_ROOT" = 0 ] && ! runuser -u "$SERVICE_USER" -- test -r "$ENV_FILE" 2>/dev/null; then
-        chown "$SERVICE_USER:$SERVICE_USER" "$ENV_FILE"
-        chmod 600 "$ENV_FILE"
-        say "made $ENV_FILE readable by $SERVICE_USER (owner $SERVICE_USER, mode 600)"
+    if [ "$FAKE_ROOT" = 0 ] && [ "$(stat -c '%U' "$1")" != "$2" ]; then
+        chown "$2:$2" "$1"
+        say "made $1 readable by $2 only (owner $2, mode 600)"
     fi
+}
+split_env() {   # source file, its name in messages
+    local tmp_rec tmp_upl dropped
+    tmp_rec=$(mktemp "$ETC/.recorder.env.XXXXXX")   # mode 600 from the start
+    tmp_upl=$(mktemp "$ETC/.uploader.env.XXXXXX")
+    dropped=$(cd "$APP" && "$VENV/bin/python" -B -m services.common.env_split "$1" "$tmp_rec" "$tmp_upl") \
+        || { rm -f "$tmp_rec" "$tmp_upl"; die "could not split $1"; }
+    own "$RECORDER_USER:$RECORDER_USER" "$tmp_rec"
+    own "$UPLOADER_USER:$UPLOADER_USER" "$tmp_upl"
+    mv "$tmp_rec" "$RECORDER_ENV"
+    mv "$tmp_upl" "$UPLOADER_ENV"
+    say "split $2 into $RECORDER_ENV (owner $RECORDER_USER) and $UPLOADER_ENV (owner $UPLOADER_USER)"
+    [ -z "$dropped" ] || say "warning: keys no setting declares were left out of both (see $ENV_BACKUP): $dropped"
+}
+if [ -e "$RECORDER_ENV" ] || [ -e "$UPLOADER_ENV" ]; then
+    for pair in "$RECORDER_ENV:$RECORDER_USER" "$UPLOADER_ENV:$UPLOADER_USER"; do
+        if [ -e "${pair%%:*}" ]; then
+            say "keeping existing ${pair%%:*}"
+            secure_env "${pair%%:*}" "${pair##*:}"
+        else
+            say "warning: ${pair%%:*} is missing: the ${pair##*:} service will not start"
+        fi
+    done
+    if [ -e "$ENV_FILE" ]; then
+        say "warning: $ENV_FILE is no longer read by the units; move it away (its keys belong in $RECORDER_ENV or $UPLOADER_ENV)"
+    fi
+elif [ -e "$ENV_FILE" ]; then
+    secure_env "$ENV_FILE" root
+    split_env "$ENV_FILE" "$ENV_FILE"
+    mv "$ENV_FILE" "$ENV_BACKUP"
+    say "kept the single file as $ENV_BACKUP (owner root): delete it once the services run"
 else
-    tmp=$(mktemp "$ETC/.env.XXXXXX")    # mode 600 from the start: no window with secrets readable
+    tmp=$(mktemp "$ETC/.env.XXXXXX")
     sed "s|^DATA_DIR=.*|DATA_DIR=$DATA_REAL|" "$SRC/.env.example" > "$tmp"
     grep -q '^DATA_DIR=' "$tmp" || echo "DATA_DIR=$DATA_REAL" >> "$tmp"
-    chmod 600 "$tmp"
-    own "$SERVICE_USER:$SERVICE_USER" "$tmp"
-    mv "$tmp" "$ENV_FILE"
-    say "created $ENV_FILE from .env.example: set your cameras and bucket there"
+    split_env "$tmp" .env.example
+    rm -f "$tmp"
 fi
+
+# 6. Data directory: the only place the sandboxed services may write (ReadWritePaths=).
+# Every folder belongs to the shared group with setgid, so what one daemon creates the other can
+# read. completed/ is the hand-off: the recorder moves segments in, the uploader moves them out
+# to uploaded/ (or deletes them), and both need write on it; no sticky bit there, it would stop
+# the uploader from moving the recorder's files. state/ and logs/ are shared but sticky: each
+# daemon writes its own files and lock and cannot remove the other's. Migration from one user:
+# the uploader's files change owner, every file gets the shared group.
+layout_data_dir() {   # directory
+    local d=$1 dir
+    install -d "$d" "$d/videos" "$d/videos/recordings" "$d/videos/completed" "$d/videos/uploaded" \
+        "$d/logs" "$d/state"
+    chmod 2750 "$d" "$d/videos"
+    chmod 2770 "$d/videos/recordings" "$d/videos/completed" "$d/videos/uploaded"
+    chmod 3770 "$d/logs" "$d/state"
+    [ "$FAKE_ROOT" = 1 ] && return 0
+    chgrp -R "$SHARED_GROUP" "$d"
+    chown "$RECORDER_USER" "$d" "$d/videos" "$d/videos/recordings" "$d/videos/completed" "$d/logs" "$d/state"
+    chown -R "$UPLOADER_USER" "$d/videos/uploaded"
+    find "$d/state" "$d/logs" -mindepth 1 -maxdepth 1 \( -name 'uploader.*' -o -name 'multipart-uploads*' \
+        -o -name 'source-index.sqlite3*' -o -name 's3-uploader.log*' \) -exec chown -R "$UPLOADER_USER" {} +
+    # Segments must stay group-readable for the uploader (files were 640 under one user already).
+    find "$d/videos" -type f -exec chmod g+r {} +
+}
+layout_data_dir "$DATA"
 
 # 7. Units.
 install -d -m 755 "$UNIT_DIR"
@@ -357,11 +430,16 @@ for unit in "${units[@]}"; do
     fi
 done
 if [ -z "$data_dir" ]; then
-    say "warning: DATA_DIR is not set in $ENV_FILE: the services would use ./data under /opt/video-recorder, which they cannot write; set DATA_DIR=$DATA_REAL"
+    say "warning: DATA_DIR is not set in $RECORDER_ENV: the services would use ./data under /opt/video-recorder, which they cannot write; set DATA_DIR=$DATA_REAL"
 elif [ -n "$problem" ]; then
-    say "warning: DATA_DIR in $ENV_FILE is '$data_dir', but $problem; the units may only write to $DATA_REAL"
+    say "warning: DATA_DIR in $RECORDER_ENV is '$data_dir', but $problem; the units may only write to $DATA_REAL"
 elif [ "$data_dir" != "$DATA_REAL" ] && [ "$FAKE_ROOT" = 0 ]; then
-    say "DATA_DIR $data_dir must be writable by $SERVICE_USER (on exFAT/FAT: mount it with uid=$SERVICE_USER,gid=$SERVICE_USER)"
+    if [ -d "$data_dir" ] && layout_data_dir "$data_dir" 2>/dev/null; then
+        say "DATA_DIR $data_dir laid out for $RECORDER_USER and $UPLOADER_USER (group $SHARED_GROUP)"
+    else
+        # exFAT/FAT have no owners or modes: one owner for all, so the split of users cannot hold there.
+        say "warning: could not set owners and modes in DATA_DIR $data_dir (missing, or exFAT/FAT: mount it with uid=$RECORDER_USER,gid=$SHARED_GROUP,umask=0007)"
+    fi
 fi
 printf '%s\n' "${units[@]}" > "$APP/.installed-units"
 # The units to enable (and start): the viewer only when asked for.
@@ -400,4 +478,4 @@ case "$SYSTEMD" in
         say "systemctl not found: units copied but not enabled"
         ;;
 esac
-say "done. Next: edit $ENV_FILE, then: systemctl restart ${enabled[*]}"
+say "done. Next: edit $RECORDER_ENV (cameras) and $UPLOADER_ENV (bucket), then: systemctl restart ${enabled[*]}"
