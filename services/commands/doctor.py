@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from services.commands.checks import Check, summary, summary_data
-from services.commands.doctor_host import check_clock, check_proc_privacy, read_mountinfo
+from services.commands.doctor_host import check_clock, check_proc_privacy, check_secrets_apart, read_mountinfo
 from services.commands.status import human_bytes
 from services.common.config import ConfigError, EnvReader, unknown_key_line
 from services.common.clock import gather
@@ -166,6 +166,7 @@ def run_recorder_checks(env_path: Path | None, env: EnvReader, min_free_bytes: i
     checks.append(check_clock(gather(floor_paths(layout) if isinstance(config, RecorderConfig) else [])))
     checks.append(check_proc_privacy(read_mountinfo(), config if isinstance(config, RecorderConfig) else None))
     checks += check_units()
+    checks += check_secrets_apart(UNIT_DIR, config.common.data_dir if isinstance(config, RecorderConfig) else None)
     return checks
 
 

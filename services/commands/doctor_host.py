@@ -1,5 +1,6 @@
-"""`doctor`'s checks of the host itself: a clock segments can be named by, and who can read
-FFmpeg's command line (camera passwords).
+"""`doctor`'s checks of the host itself: a clock segments can be named by, who can read
+FFmpeg's command line (camera passwords), and whether the installed recorder is kept apart from
+the uploader's secrets (two users, two settings files; docs/security.md).
 
 FFmpeg takes RTSP credentials only in the URL: its RTSP demuxer (4.4 and 5.1) has no user or
 password option and sends what the URL's user:password part holds, so the URL, password
@@ -8,7 +9,12 @@ is mounted with hidepid. The units' ProtectProc=invisible only changes what the 
 """
 from __future__ import annotations
 
+import grp
+import os
+import pwd
+import stat
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 from services.commands.checks import Check
@@ -73,3 +79,98 @@ def check_clock(evidence: ClockEvidence) -> Check:
     else:
         basis = "no synchronisation status available; not behind the newest recording"
     return Check("ok", "clock", basis)
+
+
+# ----- secrets kept apart -------------------------------------------------------------------------
+RECORDER_USER, UPLOADER_USER, SHARED_GROUP = "video-recorder", "s3-uploader", "video-footage"
+ETC_DIR = Path("/etc/video-recorder")
+# What FFmpeg's user must never read: the bucket's keys and the encryption password.
+SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "ENCRYPTION_PASSWORD",
+               "ENCRYPTION_SALT")
+FIX = "sudo systemd/install-services.sh (splits the settings and sets the users; docs/security.md)"
+Account = Callable[[str], "tuple[int, frozenset[int]] | None"]   # user -> (uid, gids), None if absent
+
+
+def account(user: str) -> tuple[int, frozenset[int]] | None:
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        return None
+    return entry.pw_uid, frozenset(os.getgrouplist(user, entry.pw_gid))
+
+
+def group_id(name: str) -> int | None:
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        return None
+
+
+def readable_by(st: os.stat_result, uid: int, gids: frozenset[int]) -> bool:
+    if st.st_uid == uid:
+        return bool(st.st_mode & stat.S_IRUSR)
+    if st.st_gid in gids:
+        return bool(st.st_mode & stat.S_IRGRP)
+    return bool(st.st_mode & stat.S_IROTH)
+
+
+def unit_setting(unit: Path, key: str) -> str | None:
+    """The last `key=` of a unit file's lines (what systemd uses), or None."""
+    values = [line.split("=", 1)[1].strip() for line in unit.read_text().splitlines()
+              if line.strip().startswith(f"{key}=")]
+    return values[-1] if values else None
+
+
+def env_keys(path: Path) -> set[str]:
+    return {line.split("=", 1)[0].strip().removeprefix("export ").strip()
+            for line in path.read_text().splitlines() if "=" in line and not line.lstrip().startswith("#")}
+
+
+def check_secrets_apart(unit_dir: Path, data_dir: Path | None, etc_dir: Path = ETC_DIR,
+                        lookup: Account = account, gid_of: Callable[[str], int | None] = group_id) -> list[Check]:
+    """The installed units run the daemons as two users, each reading only its own settings, and
+    completed/ is the shared group's; nothing when the units are not installed (daemons run by hand)."""
+    units = {role: unit_dir / name for role, name in (("recorder", "video-recorder.service"),
+                                                       ("uploader", "s3-uploader.service"))}
+    if not all(unit.is_file() for unit in units.values()):
+        return []
+    problems = []
+    users = {role: unit_setting(unit, "User") for role, unit in units.items()}
+    if users["recorder"] == users["uploader"]:
+        problems.append(f"both daemons run as {users['recorder']}: FFmpeg's user can read the bucket keys")
+    files = {"recorder": (etc_dir / "recorder.env", UPLOADER_USER), "uploader": (etc_dir / "uploader.env", RECORDER_USER)}
+    for role, (path, other) in files.items():
+        try:
+            st = path.stat()
+            keys = env_keys(path)
+        except OSError as exc:
+            problems.append(f"cannot read {path} ({exc.strerror})")
+            continue
+        who = lookup(other)
+        if who is not None and readable_by(st, *who):
+            problems.append(f"{path} is readable by {other}")
+        if role == "recorder" and (secrets := sorted(keys & set(SECRET_KEYS))):
+            problems.append(f"{path} holds {', '.join(secrets)}, which FFmpeg's user must not read")
+    if data_dir is not None:
+        problems += completed_problems(data_dir / "videos" / "completed", gid_of(SHARED_GROUP))
+    if problems:
+        return [Check("warn", "secrets apart", "; ".join(problems), FIX)]
+    return [Check("ok", "secrets apart", f"recorder as {users['recorder']}, uploader as {users['uploader']}, "
+                  "each reading only its own settings")]
+
+
+def completed_problems(completed: Path, shared_gid: int | None) -> list[str]:
+    """The hand-off folder: the shared group's, group-writable, setgid (new files keep the group),
+    not sticky (the uploader moves and deletes the recorder's files)."""
+    try:
+        st = completed.stat()
+    except OSError:
+        return []   # not made yet: the recorder makes it
+    found = []
+    if shared_gid is not None and st.st_gid != shared_gid:
+        found.append(f"{completed} is not in group {SHARED_GROUP}")
+    if st.st_mode & 0o2070 != 0o2070:
+        found.append(f"{completed} is mode {stat.S_IMODE(st.st_mode):o}, not group-writable with setgid (2770)")
+    if st.st_mode & stat.S_ISVTX:
+        found.append(f"{completed} has the sticky bit: the uploader could not move the recorder's segments")
+    return found
