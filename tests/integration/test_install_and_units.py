@@ -80,14 +80,18 @@ def test_layout_and_modes(installed: Path) -> None:
         if not path.is_symlink():
             assert mode(path) & 0o022 == 0, f"{path} is group/other-writable"
 
-    env_file = installed / "etc/video-recorder/.env"
-    assert mode(env_file) == 0o600
-    assert mode(env_file.parent) == 0o750
-    lines = env_file.read_text().splitlines()
-    assert "DATA_DIR=/var/lib/video-recorder" in lines
-    assert not any(line.startswith("DATA_DIR=./") for line in lines)
+    etc = installed / "etc/video-recorder"
+    assert mode(etc) == 0o750 and not (etc / ".env").exists()
+    for env_file in (etc / "recorder.env", etc / "uploader.env"):
+        assert mode(env_file) == 0o600
+        lines = env_file.read_text().splitlines()
+        assert "DATA_DIR=/var/lib/video-recorder" in lines
+        assert not any(line.startswith("DATA_DIR=./") for line in lines)
+    assert "AWS_SECRET_ACCESS_KEY" not in (etc / "recorder.env").read_text()
+    assert "CAMERA_1_URL" not in (etc / "uploader.env").read_text()
 
-    assert mode(installed / "var/lib/video-recorder") == 0o750
+    data = installed / "var/lib/video-recorder"
+    assert mode(data) == 0o2750
     for unit in UNITS:
         target = installed / "etc/systemd/system" / unit.name
         assert target.read_bytes() == unit.read_bytes()
@@ -106,7 +110,7 @@ def test_the_viewer_is_enabled_only_when_asked(tmp_path: Path) -> None:
 
 
 def test_second_run_changes_nothing_and_keeps_env_edits(installed: Path) -> None:
-    env_file = installed / "etc/video-recorder/.env"
+    env_file = installed / "etc/video-recorder/recorder.env"
     edited = env_file.read_text() + "CAMERA_7_URL=rtsp://user:pw@10.0.0.7/stream\n"
     env_file.write_text(edited)
     # Byte code left by running the commands as root is not a code change.
@@ -124,15 +128,16 @@ def test_second_run_changes_nothing_and_keeps_env_edits(installed: Path) -> None
 
 
 def test_world_readable_env_is_tightened(tmp_path: Path) -> None:
-    env_file = tmp_path / "etc/video-recorder/.env"
+    env_file = tmp_path / "etc/video-recorder/recorder.env"
     env_file.parent.mkdir(parents=True)
     env_file.write_text("DATA_DIR=/srv/elsewhere\nCAMERA_1_URL=rtsp://a:b@h/s\n")
     env_file.chmod(0o644)
+    (tmp_path / "etc/video-recorder/uploader.env").write_text("DATA_DIR=/srv/elsewhere\n")
 
     done = run_script(tmp_path)
 
     assert done.returncode == 0, done.stderr
-    assert mode(env_file) & 0o007 == 0
+    assert mode(env_file) == 0o600
     assert env_file.read_text().startswith("DATA_DIR=/srv/elsewhere")  # content untouched
     assert "readable by other users" in done.stdout
     # Not warned about any more: a drop-in makes it writable (test_data_dir_elsewhere_gets_a_drop_in).
@@ -142,9 +147,9 @@ def test_world_readable_env_is_tightened(tmp_path: Path) -> None:
 def test_uninstall_keeps_data_and_env(tmp_path: Path) -> None:
     assert run_script(tmp_path).returncode == 0
     recording = tmp_path / "var/lib/video-recorder/videos/completed/camera_1_2026-01-24_14-30-00.mp4"
-    recording.parent.mkdir(parents=True)
+    recording.parent.mkdir(parents=True, exist_ok=True)   # the script made it
     recording.write_bytes(b"footage")
-    env_file = tmp_path / "etc/video-recorder/.env"
+    env_file = tmp_path / "etc/video-recorder/uploader.env"
     env_text = env_file.read_text()
 
     done = run_script(tmp_path, "--uninstall")
@@ -156,9 +161,54 @@ def test_uninstall_keeps_data_and_env(tmp_path: Path) -> None:
         assert not (tmp_path / "etc/systemd/system/multi-user.target.wants" / unit.name).is_symlink()
     assert recording.read_bytes() == b"footage"
     assert env_file.read_text() == env_text and mode(env_file) == 0o600
-    assert str(env_file) in done.stdout and str(tmp_path / "var/lib/video-recorder") in done.stdout
+    assert str(env_file.parent) in done.stdout and str(tmp_path / "var/lib/video-recorder") in done.stdout
+    assert "video-recorder, s3-uploader and group video-footage" in done.stdout
     # Uninstalling twice is harmless.
     assert run_script(tmp_path, "--uninstall").returncode == 0
+
+
+# ------------------------------------------------------------------ two users, two settings files
+
+def test_data_dir_is_laid_out_for_two_users(installed: Path) -> None:
+    """completed/ is the hand-off: group-writable and setgid for both, never sticky (the uploader
+    moves the recorder's files out); state/ and logs/ are shared but sticky (no daemon removes
+    the other's files). Owners are only set on a real install (not in a fake root)."""
+    videos = installed / "var/lib/video-recorder/videos"
+    for name in ("recordings", "completed", "uploaded"):
+        assert mode(videos / name) == 0o2770, name
+    for name in ("logs", "state"):
+        assert mode(videos.parent / name) == 0o3770, name
+
+
+def test_a_single_env_is_split_and_kept_as_a_backup(tmp_path: Path) -> None:
+    old = ("DATA_DIR=/var/lib/video-recorder\nCAMERA_1_URL=rtsp://a:pw@h/s\nS3_BUCKET_NAME=cams\n"
+           "AWS_SECRET_ACCESS_KEY=s3cr3t\nENCRYPTION_PASSWORD=hunter2\nAWS_SECRET_ACESS_KEY=typo\n")
+    write_env(tmp_path, old).chmod(0o640)
+
+    done = run_script(tmp_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    etc = tmp_path / "etc/video-recorder"
+    recorder, uploader = (etc / "recorder.env").read_text(), (etc / "uploader.env").read_text()
+    assert "rtsp://a:pw@h/s" in recorder and "s3cr3t" not in recorder and "hunter2" not in recorder
+    assert "s3cr3t" in uploader and "hunter2" in uploader and "rtsp://" not in uploader
+    assert "typo" not in recorder + uploader and "AWS_SECRET_ACESS_KEY" in done.stdout
+    backup = etc / ".env.before-split"
+    assert backup.read_text() == old and mode(backup) == 0o600 and not (etc / ".env").exists()
+    assert mode(etc / "recorder.env") == mode(etc / "uploader.env") == 0o600
+    before = snapshot(tmp_path)
+    assert run_script(tmp_path).returncode == 0 and snapshot(tmp_path) == before   # idempotent
+
+
+def test_units_run_the_daemons_as_two_users_with_their_own_settings() -> None:
+    expected = {"video-recorder.service": ("video-recorder", "recorder.env"),
+                "s3-uploader.service": ("s3-uploader", "uploader.env"),
+                # The viewer plays from the bucket: it needs the uploader's keys, never FFmpeg's user.
+                "video-viewer.service": ("s3-uploader", "uploader.env")}
+    for name, (user, env) in expected.items():
+        service = service_section(REPO / "systemd" / name)
+        assert service["User"] == [user] and service["Group"] == ["video-footage"], name
+        assert f"--env-file /etc/video-recorder/{env}" in service["ExecStart"][0], name
 
 
 @pytest.mark.parametrize("args, code, message", [
@@ -183,6 +233,7 @@ def test_help() -> None:
 
 
 def write_env(root: Path, text: str) -> Path:
+    """A single .env, as installs before the split had (the script splits it)."""
     env_file = root / "etc/video-recorder/.env"
     env_file.parent.mkdir(parents=True, exist_ok=True)
     env_file.write_text(text)
@@ -195,7 +246,7 @@ def dropins(root: Path) -> dict[str, str]:
 
 def test_data_dir_elsewhere_gets_a_drop_in(tmp_path: Path) -> None:
     """A USB disk: the sandbox may write there, and the units wait for its mount."""
-    env_file = write_env(tmp_path, 'DATA_DIR="/media/usb-cams/footage/"  # the USB disk\n')
+    write_env(tmp_path, 'DATA_DIR="/media/usb-cams/footage/"  # the USB disk\n')
 
     done = run_script(tmp_path)
 
@@ -209,6 +260,7 @@ def test_data_dir_elsewhere_gets_a_drop_in(tmp_path: Path) -> None:
     before = snapshot(tmp_path)
     assert run_script(tmp_path).returncode == 0 and snapshot(tmp_path) == before   # idempotent
 
+    env_file = tmp_path / "etc/video-recorder/recorder.env"   # the split file names DATA_DIR now
     env_file.write_text("DATA_DIR=/var/lib/video-recorder\n")   # back to the default: drop-ins go
     assert run_script(tmp_path).returncode == 0 and dropins(tmp_path) == {}
     env_file.write_text("DATA_DIR=/srv/cams\n")
