@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-	gstreamer1.0-plugins-ugly gstreamer1.0-libav faketime exfatprogs exfat-fuse fuse3 chromium
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav faketime exfatprogs exfat-fuse fuse3 chromium nodejs
+NODE_DIR := tests/support/node
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps venv test unit integration demo bench drills clean
+.PHONY: setup system-deps venv node-deps test unit integration demo bench drills clean
 
-setup: system-deps venv
+setup: system-deps venv node-deps
 
 # Installs only what is missing; needs root or sudo the first time.
 system-deps:
@@ -27,6 +28,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+# s3rver, the npm S3 server of tests/integration/test_stores.py, as locked in $(NODE_DIR)/package-lock.json
+# (stock Debian packages npm apart from nodejs).
+node-deps: $(NODE_DIR)/node_modules/.installed
+
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm; }
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund
 	touch $@
 
 test: setup
@@ -53,4 +64,4 @@ bench: setup
 	$(PY) -m tests.bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache $(NODE_DIR)/node_modules

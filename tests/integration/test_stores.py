@@ -6,6 +6,9 @@ rclone serve s3 over HTTPS uses a self-signed certificate given as S3_CA_BUNDLE 
 and rejects the CRC32 trailer botocore sends over HTTPS: the uploader must adapt (no checksums
 for the run) and still upload. Without the CA bundle the failure is a configuration problem
 naming S3_CA_BUNDLE, in the uploader and in doctor.
+
+s3rver (npm, `make node-deps`) is the implementation independent of both rclone and moto; it
+cannot abort multipart uploads, so the probes' two uploads stay on its disk.
 """
 from __future__ import annotations
 
@@ -23,12 +26,12 @@ from tests.integration.test_footage_commands import make_segment   # H.264 + AAC
 from tests.support.media import decode_errors
 from tests.support.processes import REPO, read_status, run_module, write_env
 from tests.support.s3_fixtures import BUCKET, run_once
-from tests.support.s3_server import S3Server, list_keys, self_signed_certificate
+from tests.support.s3_server import S3Server, incomplete_uploads, list_keys, self_signed_certificate
 
 START = datetime(2026, 1, 24, 14, 0, 0, tzinfo=timezone.utc)
 SEGMENTS = 3          # of 2 s each, from START
 STORES = {"rclone serve s3 over HTTP": ("rclone", False), "rclone serve s3 over HTTPS": ("rclone", True),
-          "moto": ("moto", False)}
+          "moto": ("moto", False), "s3rver": ("s3rver", False)}
 ABILITIES = ("conditional_writes", "crc32", "sse")
 
 
@@ -90,6 +93,10 @@ def test_whole_round_on_each_store(store, tmp_path, template):
     assert abilities["checksums_sent"] is (abilities["crc32"] != "rejected")
     if abilities["crc32"] == "rejected":
         assert "rejects CRC32 checksums (HTTP 411 MissingContentLength)" in done.stdout + done.stderr
+    if server.kind == "s3rver":   # no AbortMultipartUpload (405): the CRC32 and SSE probes' uploads stay
+        assert len(list((server.root / BUCKET / "._S3rver_uploads").iterdir())) == 2
+    else:
+        assert incomplete_uploads(server.client(), BUCKET) == []
     keys = list_keys(server.client(), BUCKET, "site/")
     assert len(keys) == SEGMENTS and set(keys.values()) == {template.stat().st_size}, keys
     assert not list(layout.completed.glob("*.mp4"))

