@@ -177,7 +177,7 @@ def operations_wrapper(tmp_path: Path, env_file: Path) -> Path:
     """docs/operations.md's `camctl`, pointed at this checkout and `env_file` (no sudo here)."""
     doc = (REPO / "docs" / "operations.md").read_text()
     script = re.search(r"/usr/local/bin/camctl >/dev/null <<'EOF'\n(.*?)\nEOF\n", doc, re.S)[1]
-    for installed, here in (("sudo -u video-recorder ", ""), ("/etc/video-recorder/.env", str(env_file)),
+    for installed, here in (("sudo -u s3-uploader ", ""), ("/etc/video-recorder/uploader.env", str(env_file)),
                             ("/opt/video-recorder/.venv/bin/python", sys.executable),
                             ("/opt/video-recorder", str(REPO))):
         assert installed in script, installed
