@@ -26,15 +26,22 @@ from services.common.config import ConfigError
 from services.common.data_layout import DataLayout
 from services.common.metrics import MetricsServer, Sample
 from services.common.redact import redact
-from services.common.reloading import (log_rejected, log_restart_needed, log_unknown_keys, notify_reloaded,
-                                       notify_reloading, reread)
+from services.common.reloading import (
+    log_rejected,
+    log_restart_needed,
+    log_unknown_keys,
+    notify_reloaded,
+    notify_reloading,
+    reread,
+)
+from services.common.reporting import publish_report
 from services.common.sd_notify import notify, watchdog_interval
 from services.common.startup import add_env_file_argument, load_config_or_exit, run_daemon
-from services.common.state_file import publish_snapshot
 from services.recorder.clock_wait import ClockWait, floor_paths
 from services.recorder.config import RecorderConfig, read_recorder_config
 from services.recorder.durability import SegmentSyncer
 from services.recorder.handoff import Handoff, HandoffWorker, Outcome
+from services.recorder.reload import ReloadPlan, plan_reload
 from services.recorder.report import (
     STATE_FILE,
     CameraReport,
@@ -43,7 +50,6 @@ from services.recorder.report import (
     metric_samples,
     status_line,
 )
-from services.recorder.reload import ReloadPlan, plan_reload
 from services.recorder.runs import FfmpegLauncher, RecordingRun, ffmpeg_version, leftover_runs
 from services.recorder.states import StopReason
 from services.recorder.supervisor import CameraSupervisor, SupervisorSettings, longest_silence
@@ -272,15 +278,9 @@ class Recorder:
 
     def write_status(self) -> None:
         snapshot = self.latest = self.snapshot()
-        publish_snapshot(self.layout.state / STATE_FILE, snapshot)
-        notify(f"STATUS={status_line(snapshot)}")
-        if self.stopping:
-            return
-        now = time.monotonic()
-        for key, bad, text, delay in alert_conditions(snapshot, self.config.alerts):
-            message = self.alerts.update(key, bad, text, delay, now)
-            if message:
-                self.webhook.send(message)
+        publish_report(self.layout.state / STATE_FILE, snapshot, status_line(snapshot),
+                       alert_conditions(snapshot, self.config.alerts), self.alerts, self.webhook,
+                       alerting=not self.stopping)
 
     def metrics(self) -> list[Sample]:
         """For the metrics thread: the latest snapshot, which the main thread replaces whole."""

@@ -223,6 +223,26 @@ class SegmentJob:
                      self.config.host_id)
         return Clash(camera_id, key, writer, datetime.now(timezone.utc))
 
+    def put_unchanged(self, path: Path, segment: SegmentName, digest: LocalDigest, before: os.stat_result,
+                      label: str) -> Target | Outcome:
+        """Upload and verify `path` (locked, if object lock is on), then make sure the file did not
+        change meanwhile: where it went, or the Outcome that ends the job."""
+        try:
+            if self.config.object_lock_days:
+                self._require_bucket_lock()
+            target = self._send_and_verify(path, segment, digest)
+            if self.config.object_lock_days:
+                self._ensure_locked(target.key, target.remote)
+        except S3Problem as problem:
+            return _problem_outcome(path, problem)
+        try:
+            after = path.stat()
+        except FileNotFoundError:
+            return Outcome(path, OutcomeKind.GONE)
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            return Outcome(path, OutcomeKind.RETRY, message=f"{label} changed while it was uploaded")
+        return target
+
     def still_held(self, local: Path) -> bool:
         """Does the bucket hold this copy's content, at its key or its conflict key? (No receipt.)
 
@@ -320,20 +340,9 @@ class SegmentJob:
             return Outcome(path, OutcomeKind.GONE)
         except OSError as exc:
             return Outcome(path, OutcomeKind.RETRY, message=f"cannot read {path.name}: {exc.strerror}")
-        try:
-            if self.config.object_lock_days:
-                self._require_bucket_lock()
-            target = self._send_and_verify(path, segment, digest)
-            if self.config.object_lock_days:
-                self._ensure_locked(target.key, target.remote)
-        except S3Problem as problem:
-            return _problem_outcome(path, problem)
-        try:
-            after = path.stat()
-        except FileNotFoundError:
-            return Outcome(path, OutcomeKind.GONE)
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-            return Outcome(path, OutcomeKind.RETRY, message=f"{path.name} changed while it was uploaded")
+        target = self.put_unchanged(path, segment, digest, before, path.name)
+        if isinstance(target, Outcome):
+            return target
         try:
             kept = self._move_to_uploaded(path, digest)
         except OSError as exc:

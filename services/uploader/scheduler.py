@@ -32,17 +32,14 @@ from services.common.alerts import AlertTracker, WebhookSender
 from services.common.data_layout import DataLayout
 from services.common.metrics import MetricsServer
 from services.common.redact import redact
+from services.common.reporting import publish_report
 from services.common.sd_notify import notify, watchdog_interval
-from services.common.state_file import publish_snapshot
 from services.uploader.backlog import retry_delay
 from services.uploader.config import UploaderConfig
 from services.uploader.housekeeping import FreeBytes, Sweep, disk_free_bytes
 from services.uploader.job import Outcome, OutcomeKind, SegmentJob
 from services.uploader.preparation import MULTIPART_JOURNAL, Preparation, prepare_bucket
 from services.uploader.reload import reload_settings
-from services.uploader.source import SourceBacklog
-from services.uploader.source_job import SourceJob
-from services.uploader.source_mode import make_backlog, make_job, sweep_pass
 from services.uploader.report import (
     STATE_FILE,
     Counters,
@@ -53,6 +50,9 @@ from services.uploader.report import (
     metric_samples,
     status_line,
 )
+from services.uploader.source import SourceBacklog
+from services.uploader.source_job import SourceJob
+from services.uploader.source_mode import make_backlog, make_job, sweep_pass
 
 STATUS_INTERVAL = 2.0
 TICK = 0.5
@@ -272,15 +272,9 @@ class Uploader:
 
     def write_status(self) -> None:
         snapshot = self.latest = self.snapshot()
-        publish_snapshot(self.layout.state / STATE_FILE, snapshot)
-        notify(f"STATUS={status_line(snapshot)}")
-        if self.once or self.stopping:
-            return
-        now = time.monotonic()
-        for key, bad, text, delay in alert_conditions(snapshot, self.config.alerts):
-            message = self.alerts.update(key, bad, text, delay, now)
-            if message:
-                self.webhook.send(message)
+        publish_report(self.layout.state / STATE_FILE, snapshot, status_line(snapshot),
+                       alert_conditions(snapshot, self.config.alerts), self.alerts, self.webhook,
+                       alerting=not (self.once or self.stopping))
 
     # ----- main loop -------------------------------------------------------------------------
     def _handle(self, kind: Event, value: Any) -> None:

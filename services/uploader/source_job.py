@@ -18,7 +18,7 @@ from services.bucket.store import ObjectStore
 from services.common.data_layout import DataLayout
 from services.common.digest import LocalDigest, digest_file
 from services.uploader.config import UploaderConfig
-from services.uploader.job import Outcome, OutcomeKind, SegmentJob, _problem_outcome
+from services.uploader.job import Outcome, OutcomeKind, SegmentJob
 from services.uploader.source_index import FileState, IndexRow, SourceIndex
 from services.uploader.source_template import SourceName
 
@@ -53,20 +53,9 @@ class SourceJob:
         if previous is not None:
             logger.warning("{} changed after its upload to {} ({} -> {} bytes); uploading it again under a new "
                            "key, the first object stays", path, previous.key, previous.size, digest.size)
-        try:
-            if self.config.object_lock_days:
-                self.segments._require_bucket_lock()
-            target = self.segments._send_and_verify(path, named.segment, digest)
-            if self.config.object_lock_days:
-                self.segments._ensure_locked(target.key, target.remote)
-        except S3Problem as problem:
-            return _problem_outcome(path, problem)
-        try:
-            after = path.stat()
-        except FileNotFoundError:
-            return Outcome(path, OutcomeKind.GONE)
-        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-            return Outcome(path, OutcomeKind.RETRY, message=f"{path} changed while it was uploaded")
+        target = self.segments.put_unchanged(path, named.segment, digest, before, str(path))
+        if isinstance(target, Outcome):
+            return target
         self._record(path, before.st_size, before.st_mtime_ns, digest, target.key)
         check, uploaded = target.check, digest.size if target.uploaded else 0
         logger.info("{} -> s3://{}/{} ({} bytes, verified by {}{})", path, self.config.bucket, target.key,
