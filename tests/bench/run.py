@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in turn; results in data/bench/results/*.json.
 
-    python -m tests.bench.run [--only recorder upload safety fsync] [--quick]
+    python -m tests.bench.run [--only recorder upload crypt-upload safety fsync backup] [--quick]
 
 BENCH_QUICK=1 (or --quick) runs a short version (~6 min): 30-s windows, a ~1 GB backlog, fewer
 part-size combinations, one scale step. Environment knobs for the synthetic cameras:
@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-BENCHES = ("recorder", "upload", "crypt-upload", "safety", "fsync")
+BENCHES = ("recorder", "upload", "crypt-upload", "safety", "fsync", "backup")
 
 
 def main() -> int:
@@ -23,9 +23,16 @@ def main() -> int:
     args = parser.parse_args()
     if args.quick:
         os.environ["BENCH_QUICK"] = "1"
-    from tests.bench import bench_encrypted_upload, bench_fsync, bench_recorder, bench_time_to_safety, bench_upload
+    from tests.bench import (
+        bench_backup,
+        bench_encrypted_upload,
+        bench_fsync,
+        bench_recorder,
+        bench_time_to_safety,
+        bench_upload,
+    )
     modules = {"recorder": bench_recorder, "upload": bench_upload, "crypt-upload": bench_encrypted_upload,
-               "safety": bench_time_to_safety, "fsync": bench_fsync}
+               "safety": bench_time_to_safety, "fsync": bench_fsync, "backup": bench_backup}
     codes = {}
     started = time.monotonic()
     for name in args.only:
