@@ -1,4 +1,4 @@
-"""Object lock (issue 7): settings, and uploads honoured by a server that implements it (moto).
+"""Object lock: settings, and uploads honoured by a server that implements it (moto).
 
 moto 5.2 keeps the lock of a single PUT but drops it when a multipart upload completes (and has
 no GetObjectRetention), so: the retention is read from head_object; the multipart case checks
