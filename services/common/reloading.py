@@ -18,6 +18,7 @@ from services.common.sd_notify import notify
 from services.common.settings import DATA_DIR, LOG_LEVEL, Setting
 
 C = TypeVar("C")
+P = TypeVar("P")
 # CommonConfig fields a running daemon cannot change: the lock, logs and state live in DATA_DIR.
 COMMON_RESTART_ONLY: Mapping[str, Setting] = {"data_dir": DATA_DIR, "log_level": LOG_LEVEL}
 
@@ -69,3 +70,17 @@ def notify_reloading() -> None:
 
 def notify_reloaded() -> None:
     notify("READY=1")
+
+
+def reload_with(plan: Callable[[], P], apply: Callable[[P], None]) -> str | None:
+    """SIGHUP, as both daemons take it: plan from the new .env and apply it, or change nothing and
+    return the reason (for the state file and `status`). The caller publishes its status, then
+    calls `notify_reloaded`."""
+    logger.info("SIGHUP received: re-reading .env")
+    notify_reloading()
+    try:
+        planned = plan()
+    except ConfigError as exc:
+        return log_rejected(exc)
+    apply(planned)
+    return None

@@ -22,18 +22,10 @@ from typing import Callable
 from loguru import logger
 
 from services.common.alerts import AlertTracker, WebhookSender
-from services.common.config import ConfigError
 from services.common.data_layout import DataLayout
 from services.common.metrics import MetricsServer, Sample
 from services.common.redact import redact
-from services.common.reloading import (
-    log_rejected,
-    log_restart_needed,
-    log_unknown_keys,
-    notify_reloaded,
-    notify_reloading,
-    reread,
-)
+from services.common.reloading import log_restart_needed, log_unknown_keys, notify_reloaded, reload_with, reread
 from services.common.reporting import publish_report
 from services.common.sd_notify import notify, watchdog_interval
 from services.common.startup import add_env_file_argument, load_config_or_exit, run_daemon
@@ -194,15 +186,7 @@ class Recorder:
 
     def _reload(self) -> None:
         """SIGHUP: a valid .env is applied camera by camera; an invalid one changes nothing."""
-        logger.info("SIGHUP received: re-reading .env")
-        notify_reloading()
-        try:
-            plan = plan_reload(self.config, self.reread())
-        except ConfigError as exc:
-            self.config_error = log_rejected(exc)
-        else:
-            self.config_error = None
-            self._apply(plan)
+        self.config_error = reload_with(lambda: plan_reload(self.config, self.reread()), self._apply)
         self.write_status()
         notify_reloaded()
 

@@ -24,8 +24,8 @@ from services.bucket.metadata import (
     CRC32,
     DURATION,
     END,
-    FIRST_FRAME,
     FINGERPRINT,
+    FIRST_FRAME,
     HOST_ID,
     PLAIN_SIZE,
     SEGMENT_START,
@@ -223,6 +223,15 @@ class SegmentJob:
                      self.config.host_id)
         return Clash(camera_id, key, writer, datetime.now(timezone.utc))
 
+    def read_local(self, path: Path, label: str) -> tuple[os.stat_result, LocalDigest] | Outcome:
+        """The file's state before the upload and its digest, or the Outcome that ends the job."""
+        try:
+            return path.stat(), digest_file(path, for_encryption=self.config.crypt is not None)
+        except FileNotFoundError:
+            return Outcome(path, OutcomeKind.GONE)
+        except OSError as exc:
+            return Outcome(path, OutcomeKind.RETRY, message=f"cannot read {label}: {exc.strerror}")
+
     def put_unchanged(self, path: Path, segment: SegmentName, digest: LocalDigest, before: os.stat_result,
                       label: str) -> Target | Outcome:
         """Upload and verify `path` (locked, if object lock is on), then make sure the file did not
@@ -333,13 +342,10 @@ class SegmentJob:
     def run(self, path: Path) -> Outcome:
         segment = parse_name(path.name)
         assert segment is not None, "the scheduler only queues parseable names"
-        try:
-            before = path.stat()
-            digest = digest_file(path, for_encryption=self.config.crypt is not None)
-        except FileNotFoundError:
-            return Outcome(path, OutcomeKind.GONE)
-        except OSError as exc:
-            return Outcome(path, OutcomeKind.RETRY, message=f"cannot read {path.name}: {exc.strerror}")
+        read = self.read_local(path, path.name)
+        if isinstance(read, Outcome):
+            return read
+        before, digest = read
         target = self.put_unchanged(path, segment, digest, before, path.name)
         if isinstance(target, Outcome):
             return target

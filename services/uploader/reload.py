@@ -15,9 +15,15 @@ from loguru import logger
 
 from services.bucket.store import ObjectStore
 from services.common.alerts import WebhookSender
-from services.common.config import ConfigError
-from services.common.reloading import (changed, keep, keep_common, log_rejected, log_restart_needed,
-                                       log_unknown_keys, notify_reloaded, notify_reloading)
+from services.common.reloading import (
+    changed,
+    keep,
+    keep_common,
+    log_restart_needed,
+    log_unknown_keys,
+    notify_reloaded,
+    reload_with,
+)
 from services.common.settings import METRICS_BIND, SOURCE_DIRS, UPLOADER_METRICS_PORT
 from services.uploader.config import UploaderConfig
 
@@ -51,15 +57,8 @@ def plan_reload(old: UploaderConfig, new: UploaderConfig) -> UploaderReload:
 
 def reload_settings(uploader: Uploader) -> None:
     """On the scheduler's thread: apply a valid .env; an invalid one changes nothing and is reported."""
-    logger.info("SIGHUP received: re-reading .env")
-    notify_reloading()
-    try:
-        plan = plan_reload(uploader.config, uploader.reread())
-    except ConfigError as exc:
-        uploader.env_error = log_rejected(exc)
-    else:
-        uploader.env_error = None
-        _apply(uploader, plan)
+    uploader.env_error = reload_with(lambda: plan_reload(uploader.config, uploader.reread()),
+                                     lambda plan: _apply(uploader, plan))
     uploader.write_status()
     notify_reloaded()
 

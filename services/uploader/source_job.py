@@ -39,13 +39,10 @@ class SourceJob:
         named = self.name_of(path)
         if named is None:
             return Outcome(path, OutcomeKind.GONE)
-        try:
-            before = path.stat()
-            digest = digest_file(path, for_encryption=self.config.crypt is not None)
-        except FileNotFoundError:
-            return Outcome(path, OutcomeKind.GONE)
-        except OSError as exc:
-            return Outcome(path, OutcomeKind.RETRY, message=f"cannot read {path}: {exc.strerror}")
+        read = self.segments.read_local(path, str(path))
+        if isinstance(read, Outcome):
+            return read
+        before, digest = read
         previous = self.index.get(str(path))
         if previous is not None and previous.fingerprint == fingerprint(digest):
             self._record(path, before.st_size, before.st_mtime_ns, digest, previous.key)  # touched, same bytes
