@@ -14,6 +14,7 @@ from typing import Callable, Mapping, TypeVar
 from loguru import logger
 
 from services.common.config import CommonConfig, ConfigError, EnvReader, load_env, unknown_key_line
+from services.common.redact import redact
 from services.common.sd_notify import notify
 from services.common.settings import DATA_DIR, LOG_LEVEL, Setting
 
@@ -53,7 +54,7 @@ def log_rejected(error: ConfigError) -> str:
     """Log a `.env` that failed validation on reload; returns the one-line reason for the status."""
     for line in error.lines():
         logger.error(line)
-    reason = "; ".join(str(issue) for issue in error.issues)
+    reason = redact("; ".join(str(issue) for issue in error.issues))   # it goes into state files and STATUS
     logger.error(".env rejected on reload: still running on the previous settings (fix it and reload again)")
     return reason
 
