@@ -11,7 +11,7 @@ from datetime import datetime
 from services.common.alerts import AlertSettings
 from services.common.metrics import Sample
 from services.recorder.durability import FsyncReport
-from services.recorder.states import CameraState
+from services.recorder.states import UP_STATES, CameraState
 
 STATE_FILE = "recorder.json"
 # A closed segment should be in completed/ within 2 segment lengths, plus this.
@@ -54,7 +54,7 @@ class CameraReport:
 
     @property
     def recording(self) -> bool:
-        return self.state is CameraState.RECORDING
+        return self.state in UP_STATES
 
 
 @dataclass(frozen=True)
