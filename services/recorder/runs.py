@@ -34,6 +34,7 @@ from services.recorder.supervisor import longest_silence
 
 PID_FILE = "ffmpeg.pid"
 RUN_PREFIX = "run-"
+HOLD_SECONDS = 10.0   # a camera that sends in bursts may never settle the run clock: do not wait longer
 
 
 def ffmpeg_version(ffmpeg: str) -> FfmpegVersion:
@@ -65,26 +66,35 @@ class RecordingRun(ManagedProcess):
         self._list_offset = 0
         self.last_listed: str | None = None
         self._listed_end: float | None = None   # media end of the last listed segment
+        self._held: list[tuple[str, float | None, float]] = []   # (name, media start, monotonic when listed)
         super().__init__(argv, label, env=dict(os.environ, TZ=FFMPEG_ENV_TZ), progress=True)
         (run_dir / PID_FILE).write_text(f"{self.pid}\n")
 
-    def closed_segments(self) -> list[ClosedSegment]:
-        """Segments FFmpeg has finished since the last call (it lists each after its trailer),
-        with the host time of each one's first frame."""
+    def closed_segments(self, final: bool = False) -> list[ClosedSegment]:
+        """Segments FFmpeg has finished (it lists each after its trailer), with the host time of
+        each one's first frame. A segment closed before the run clock settled (the first of a
+        run, closed within the probing burst on a loaded host) waits for it, at most
+        HOLD_SECONDS; `final` (the run has ended) releases every one with the best estimate."""
         try:
             with open(self.segment_list, "rb") as handle:
                 handle.seek(self._list_offset)
                 data = handle.read()
         except FileNotFoundError:
-            return []
+            data = b""
         complete = data[: data.rfind(b"\n") + 1]
         self._list_offset += len(complete)
-        closed = []
         for name, start, end in (_listed(line) for line in complete.splitlines() if line):
             self.last_listed, self._listed_end = name, end
-            first_frame = self.run_clock.first_frame(start, self.frame_interval) if start is not None else None
-            closed.append(ClosedSegment(self.run_dir / name, first_frame))
+            self._held.append((name, start, time.monotonic()))
+        if not self._held or not (final or self.run_clock.settled
+                                  or time.monotonic() - self._held[0][2] >= HOLD_SECONDS):
+            return []
+        closed = [ClosedSegment(self.run_dir / name, self._first_frame(start)) for name, start, _ in self._held]
+        self._held = []
         return closed
+
+    def _first_frame(self, start: float | None) -> datetime | None:
+        return self.run_clock.first_frame(start, self.frame_interval) if start is not None else None
 
     def open_segment(self) -> ClosedSegment | None:
         """The file FFmpeg had open when it ended without closing it (kill -9, a crash): it
@@ -95,7 +105,7 @@ class RecordingRun(ManagedProcess):
         start = self._listed_end if self.last_listed is not None else 0.0
         if start is None:
             return None
-        return ClosedSegment(self.run_dir / name, self.run_clock.first_frame(start, self.frame_interval))
+        return ClosedSegment(self.run_dir / name, self._first_frame(start))
 
     def current_segment(self) -> str | None:
         """The newest file FFmpeg has open, if any."""
@@ -140,7 +150,7 @@ class FfmpegLauncher:
         return RecordingRun(plan.argv, camera.label, run_dir, plan.segment_list, plan.audio)
 
     def run_finished(self, child: RecordingRun) -> None:  # type: ignore[override]
-        for segment in child.closed_segments():
+        for segment in child.closed_segments(final=True):
             self.handoff.segment_closed(segment.path, segment.first_frame)
         left = child.open_segment()
         self.handoff.run_finished(child.run_dir, {left.path.name: left.first_frame} if left and left.first_frame else {})

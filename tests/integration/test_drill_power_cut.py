@@ -4,7 +4,9 @@ Each recorder writes to its own ext4 file system in an image file behind a loop 
 loop device passes the upper file system's writes into the image file, so a copy of the image
 holds what the "disk" had received; the page cache of the upper file system (FFmpeg's
 fragments not yet written back) is not in it. At the cut every recorder and FFmpeg is frozen
-(SIGSTOP, so nothing more is written), both images are copied, everything is killed. The
+(SIGSTOP, so nothing more is written), both images are copied, each at an instant when the
+kernel was not writing to it (loop_disk.snapshot: a copy read during a write-back could pair
+the journal of one moment with the data of another), everything is killed. The
 copies are mounted read-write (ext4 replays its journal, as after a reboot), torn tails are
 trimmed as recovery does, and each camera's footage in the copy is compared with the footage
 its files held on the live file system at the cut: the difference is what the power cut cost
@@ -13,7 +15,6 @@ test_recorder.py).
 """
 import contextlib
 import os
-import shutil
 import signal
 import time
 from datetime import datetime, timezone
@@ -25,7 +26,7 @@ from services.common.data_layout import DataLayout
 from services.common.mp4_fragments import trim_torn_tail, video_duration
 from services.common.segment_names import parse_name
 from tests.support.figures import record
-from tests.support.loop_disk import make_ext4, mounted, require
+from tests.support.loop_disk import make_ext4, mounted, require, snapshot
 from tests.support.media import decode_errors
 from tests.support.processes import Daemon, pids_with_argument, read_status, wait_for, write_env
 
@@ -102,7 +103,7 @@ def test_power_cut_loses_at_most_the_fsync_interval(disks, camera_server, tmp_pa
         for pid in writers:
             os.kill(pid, signal.SIGSTOP)
         for name, (image, _) in disks.items():
-            shutil.copyfile(image, image.with_suffix(".cut"))
+            snapshot(image, image.with_suffix(".cut"))
         for pid in writers:
             os.kill(pid, signal.SIGKILL)
         at_cut = {name: footage(mount / "data/videos") for name, (_, mount) in disks.items()}

@@ -5,6 +5,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -46,3 +47,21 @@ def mounted(image: Path, mount: Path) -> Iterator[str]:
                 subprocess.run(["umount", "--lazy", str(mount)], check=False, capture_output=True, timeout=60)
     finally:
         subprocess.run(["losetup", "--detach", loop], check=False, capture_output=True, timeout=60)
+
+
+def snapshot(image: Path, copy: Path, quiet: float = 0.2, attempts: int = 50) -> None:
+    """Copy `image` as it was at one instant, as a power cut leaves a disk. Stopping the writers
+    does not stop the kernel: its flusher and the file system's journal commits still write
+    through the loop device, and a copy read while they do could take the journal from one
+    moment and the data it covers from another (a state no power cut produces). So the copy is
+    made once the image has been quiet for `quiet` seconds and kept only if the image's mtime
+    (which every loop write moves) did not change while it was read."""
+    for _ in range(attempts):
+        before = image.stat().st_mtime_ns
+        if time.time_ns() - before < quiet * 1e9:
+            time.sleep(quiet)
+            continue
+        shutil.copyfile(image, copy)
+        if image.stat().st_mtime_ns == before:
+            return
+    raise AssertionError(f"{image} kept changing; no consistent copy after {attempts} tries")

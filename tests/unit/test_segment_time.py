@@ -25,6 +25,19 @@ def test_run_clock_ignores_the_probing_burst_and_takes_the_parser_frame_off():
     assert RunClock().first_frame(1.0, 0.1) is None
 
 
+def test_run_clock_is_settled_only_after_a_second_of_live_reports():
+    clock = RunClock()
+    clock.observe(T0 + 3.0, 100_000)         # a report read while the burst was being muxed
+    clock.observe(T0 + 3.4, 150_000)
+    clock.observe(T0 + 4.3, 200_000)         # a second of reports, but no live one yet ...
+    assert not clock.settled                 # ... would be settled if the burst were over
+    clock.observe(T0 + 3.0 + 0.5, 2_900_000)  # the burst's end: the offset drops by 2.75 s
+    assert not clock.settled
+    for half in range(1, 3):
+        clock.observe(T0 + 3.5 + half * 0.5 + 0.01 * half, 2_900_000 + half * 500_000)   # live, jitter
+    assert clock.settled and abs(clock.offset - (T0 + 0.6)) < 1e-6
+
+
 def test_stamp_is_read_back_kept_by_the_torn_tail_trim_and_written_once(layout):  # noqa: F811
     path = put(layout, "camera_1_2026-01-24_14-05-05.mp4")
     moment = datetime(2026, 1, 24, 14, 5, 3, 215000, tzinfo=timezone.utc)
