@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # Segments closed during the window, seen in uploaded/ by the end (those still in flight at
     # the end are counted as not measured, listed in the results).
-    names = [n for n, m in mtimes.items() if started + 1 < m < deadline - 2 * args.segment]
+    # Two segment lengths for short segments, two minutes for 10-minute ones (a 150-MB upload).
+    names = [n for n, m in mtimes.items() if started + 1 < m < deadline - min(2 * args.segment, 120)]
     measured = [n for n in names if n in uploaded_seen]
     stages = {
         "closed_to_completed_s": [completed_seen[n] - mtimes[n] for n in measured if n in completed_seen],
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"cameras": args.cameras, "segment_duration": args.segment, "window_s": args.seconds,
                "camera_server": server.describe(), "segments_closed_in_window": len(names),
                "segments_measured": len(measured), "not_verified_in_window": sorted(set(names) - set(measured)),
-               "poll_interval_s": {"folders": 0.1, "bucket_listing": 0.2}}
+               "poll_interval_s": {"folders": 0.1, "bucket_listing": 0.2},
+               "load_average_at_end": os.getloadavg()}
     rows = []
     for stage, values in stages.items():
         summary[stage] = {"p50": round(percentile(values, 50), 3), "p99": round(percentile(values, 99), 3),
