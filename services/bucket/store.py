@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
+from s3transfer.utils import ReadFileChunk
 
 from services.bucket.abilities import Support
 from services.bucket.client import (
@@ -30,7 +32,7 @@ from services.bucket.client import (
     transfer_config,
 )
 from services.bucket.guards import CONDITIONAL_WRITE_REJECTED, MultipartJournal, NoOverwrite
-from services.bucket.verify import RemoteObject, remote_from_head
+from services.bucket.verify import RemoteObject, remote_from_head, remote_from_put
 
 STREAM_CHUNKS_IN_MEMORY = 2
 PART_BODY = b"feature probe of the camera uploader; aborted, never stored\n"
@@ -180,22 +182,33 @@ class ObjectStore:
             raise classify(exc, f"checking s3://{self.bucket}/{key}") from None
         return remote_from_head(response)
 
-    def upload(self, path: Path, key: str, extra_args: Mapping[str, Any],
-               progress: Callable[[int], None] | None = None) -> None:
-        """Managed transfer: multipart above the threshold, parts in parallel, aborted on error.
+    def upload(self, path: Path, key: str, extra_args: Mapping[str, Any]) -> RemoteObject | None:
+        """Send a file: one PUT below the multipart threshold, else a managed multipart transfer.
 
+        Returns what the PUT's answer says of the stored object (`remote_from_put`), None after a
+        multipart or throttled upload. The PUT is made here rather than by s3transfer, which costs
+        a thread pool and two hand-offs per file (1 ms of CPU per file: docs/performance.md, section 6).
         Throttled, the file is read once through the limit (as streams are) rather than opened
         by s3transfer, which reads it where no wrapper can reach.
         """
         if self.throttle is not None:
             with open(path, "rb") as handle:
                 self.upload_stream(handle, key, extra_args)
-            return
+            return None
         try:
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size < self.transfer.multipart_threshold:
+                    # At most `size` bytes, whatever is appended meanwhile: the Content-Length is fixed.
+                    body = ReadFileChunk(handle, size, size, enable_callbacks=False)
+                    answer = self.client.put_object(Bucket=self.bucket, Key=key, Body=body,
+                                                    **self._args(extra_args))
+                    return remote_from_put(answer, size)
             self.client.upload_file(str(path), self.bucket, key, ExtraArgs=self._args(extra_args),
-                                    Config=self.transfer, Callback=progress)
+                                    Config=self.transfer)
         except Exception as exc:  # boto3 wraps ClientError in S3UploadFailedError
             raise classify(exc, f"uploading {path.name} to s3://{self.bucket}/{key}") from None
+        return None
 
     def upload_stream(self, stream: Any, key: str, extra_args: Mapping[str, Any]) -> None:
         """Managed transfer from a file object (the encrypting reader), read once from start to end.

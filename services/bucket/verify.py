@@ -11,22 +11,23 @@ Strongest check the server allows, in order:
    of this file (an upload becomes visible only when complete), not that S3 re-checked bytes.
 4. `size`: nothing else is available.
 The size must match in every case.
+
+A single PUT's answer carries the ETag and (where the server keeps one) the CRC32 of what it
+stored: `verify_put` takes only those two, the checks that prove content, from it.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
-import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Mapping
 
 from services.bucket.metadata import CRC32
 from services.common.digest import LocalDigest
 
 _PLAIN_MD5 = re.compile(r"^[0-9a-f]{32}$")
+# The checks a PUT's answer can make by itself: it carries no metadata, and its size is ours.
+_PROVING = ("crc32", "md5-etag")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,11 @@ def remote_from_head(head: Mapping[str, Any]) -> RemoteObject:
     )
 
 
+def remote_from_put(answer: Mapping[str, Any], size: int) -> RemoteObject:
+    """What a PutObject answer says of the object it stored; `size` is the Content-Length sent."""
+    return replace(remote_from_head(answer), size=size, metadata={})
+
+
 def etag_is_md5(remote: RemoteObject) -> bool:
     if remote.sse_customer or (remote.sse or "").startswith("aws:kms"):
         return False
@@ -113,3 +119,11 @@ def verify(local: LocalDigest, remote: RemoteObject) -> Verification:
             return Verification(True, "metadata-crc32")
         return Verification(False, "metadata-crc32", f"metadata CRC32 {tagged}, {local.crc32} local")
     return Verification(True, "size", "server offers no checksum; size only")
+
+
+def verify_put(local: LocalDigest, answer: RemoteObject) -> Verification | None:
+    """The check of a single PUT's answer (`remote_from_put`), or None when the answer cannot prove
+    the content (no CRC32, an ETag that is no MD5: SSE-KMS, SSE-C): then only a HEAD can.
+    A mismatch is proof enough that the upload failed."""
+    check = verify(local, answer)
+    return check if check.method in _PROVING or not check.ok else None

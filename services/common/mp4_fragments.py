@@ -269,9 +269,13 @@ def append_stamp(path: Path, first_frame: datetime) -> None:
         os.fsync(handle.fileno())
 
 
-def segment_timing(path: Path) -> SegmentTiming | None:
-    """First frame and end of a stamped segment; None without a stamp or a video track."""
-    first_frame, duration = read_stamp(path), video_duration(path)
-    if first_frame is None or duration is None:
+def segment_timing(path: Path, duration: float | None = None) -> SegmentTiming | None:
+    """First frame and end of a stamped segment; None without a stamp or a video track.
+    `duration`: the file's `video_duration` when the caller has it already (each is a walk of the file)."""
+    first_frame = read_stamp(path)
+    if first_frame is None:
+        return None
+    duration = duration if duration is not None else video_duration(path)
+    if duration is None:
         return None
     return SegmentTiming(first_frame, first_frame + timedelta(seconds=duration))

@@ -32,7 +32,7 @@ from services.bucket.metadata import (
     iso_ms,
 )
 from services.bucket.store import CONFLICT_CODES, ObjectStore
-from services.bucket.verify import RemoteObject, Verification, verify
+from services.bucket.verify import RemoteObject, Verification, verify, verify_put
 from services.common.data_layout import DataLayout, move_no_clobber
 from services.common.digest import LocalDigest, digest_file
 from services.common.mp4_fragments import SegmentTiming, segment_timing, video_duration
@@ -277,24 +277,17 @@ class SegmentJob:
             target = self._target_key(key, digest, segment)
             if target.check is not None:
                 return target
+            duration = video_duration(path)
             try:
-                sent = self._upload(path, target.key, self.extra_args(segment, digest, video_duration(path),
-                                                                      segment_timing(path)), digest)
+                sent, answer = self._upload(path, target.key, self.extra_args(
+                    segment, digest, duration, segment_timing(path, duration)), digest)
             except S3Problem as problem:
                 if problem.code not in CONFLICT_CODES:
                     raise
                 logger.warning("s3://{}/{} was written by someone else while {} was uploaded (the server refused "
                                "to overwrite it); choosing again", self.config.bucket, target.key, path.name)
                 continue
-            remote = self.store.head(target.key)
-            if remote is None:
-                raise S3Problem(ProblemKind.TRANSIENT, "NoSuchKey",
-                                f"{target.key} not found right after uploading {path.name}")
-            # The bytes actually sent, then (encrypted) that they are this file's encryption.
-            check = verify(sent, remote)
-            if check.ok and self.config.crypt is not None:
-                sent_check, check = check, self.same_content(digest, remote)
-                check = Verification(check.ok, f"{sent_check.method}+{check.method}", check.detail)
+            check, remote = self._verify_upload(target.key, sent, digest, answer)
             if not check.ok:
                 logger.error("verification of s3://{}/{} failed ({}); {} stays in completed/",
                              self.config.bucket, target.key, check.detail, path.name)
@@ -302,6 +295,36 @@ class SegmentJob:
                                 f"verification failed for {target.key}: {check.detail}")
             return Target(target.key, check, remote, target.clash, uploaded=True)
         raise S3Problem(ProblemKind.TRANSIENT, "Conflict", f"{path.name}: the key kept being taken by other writers")
+
+    def _answer_proves(self) -> bool:
+        """Can a PUT's answer stand for the stored object, so that no HEAD need check it afterwards?
+
+        Only where nobody can have replaced the object since: the store honours If-None-Match
+        (one that ignores it, such as rclone serve s3, stores another host's PUT over ours, and
+        the HEAD is what sees it). Not for an encrypted object (its fingerprint is checked in the
+        stored metadata), a locked one (its retention is read back), nor under SSE-KMS (its ETag
+        is no MD5).
+        """
+        return (self.store.no_overwrite.enabled and self.config.crypt is None and not self.config.object_lock_days
+                and not (self.config.sse or "").startswith("aws:kms"))
+
+    def _verify_upload(self, key: str, sent: LocalDigest, digest: LocalDigest,
+                       answer: RemoteObject | None) -> tuple[Verification, RemoteObject]:
+        """The check of the object just sent: from the PUT's answer where it proves the content
+        (a mismatch there fails the upload as a HEAD's would), else from a fresh HEAD."""
+        if answer is not None and self._answer_proves():
+            check = verify_put(sent, answer)
+            if check is not None:
+                return check, answer
+        remote = self.store.head(key)
+        if remote is None:
+            raise S3Problem(ProblemKind.TRANSIENT, "NoSuchKey", f"{key} not found right after its upload")
+        # The bytes actually sent, then (encrypted) that they are this file's encryption.
+        check = verify(sent, remote)
+        if check.ok and self.config.crypt is not None:
+            sent_check, check = check, self.same_content(digest, remote)
+            check = Verification(check.ok, f"{sent_check.method}+{check.method}", check.detail)
+        return check, remote
 
     def _move_to_uploaded(self, path: Path, digest: LocalDigest) -> Path | None:
         """The copy's new place, or None when an identical copy was already kept."""
@@ -321,11 +344,12 @@ class SegmentJob:
             os.unlink(path)
             return None
 
-    def _upload(self, path: Path, key: str, extra_args: dict[str, Any], digest: LocalDigest) -> LocalDigest:
-        """Send the file (encrypted on the fly when configured); the digest of what was sent."""
+    def _upload(self, path: Path, key: str, extra_args: dict[str, Any],
+                digest: LocalDigest) -> tuple[LocalDigest, RemoteObject | None]:
+        """Send the file (encrypted on the fly when configured): the digest of what was sent, and what
+        a single PUT's answer says of the stored object (None for the other uploads)."""
         if self.config.crypt is None:
-            self.store.upload(path, key, extra_args)
-            return digest
+            return digest, self.store.upload(path, key, extra_args)
         size = encrypted_size(digest.size)
         whole = self.store.puts_whole(size, extra_args)
         # Multipart: the reader keeps each part's CRC32, which S3 combines into the object's.
@@ -337,7 +361,7 @@ class SegmentJob:
                 raise S3Problem(ProblemKind.TRANSIENT, "FileChanged", f"{path.name} changed size before its upload")
             else:
                 self.store.put_stream(reader, size, key, extra_args)
-            return reader.digest()
+            return reader.digest(), None
 
     def run(self, path: Path) -> Outcome:
         segment = parse_name(path.name)
