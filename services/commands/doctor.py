@@ -14,10 +14,11 @@ from typing import Callable
 from services.commands.checks import Check, summary, summary_data
 from services.commands.doctor_host import check_clock, check_proc_privacy, check_secrets_apart, read_mountinfo
 from services.commands.status import human_bytes
-from services.common.config import ConfigError, EnvReader, unknown_key_line
 from services.common.clock import gather
+from services.common.config import ConfigError, EnvReader, unknown_key_line
 from services.common.data_layout import DataLayout, MoveMethod
 from services.common.filesystem import largest_segment, probe_filesystem
+from services.recorder.camera_clock import describe, warning
 from services.recorder.clock_wait import floor_paths
 from services.recorder.config import CameraConfig, RecorderConfig, read_recorder_config
 from services.recorder.ffmpeg_command import FfmpegVersion, audio_plan, build_probe_command, parse_probe_output
@@ -139,6 +140,29 @@ def check_hosts(layout: DataLayout) -> list[Check]:
                   "uploader") for line in snapshot.clash_lines()]
 
 
+def check_camera_clocks(layout: DataLayout, config: RecorderConfig, limit: float) -> list[Check]:
+    """Each camera's clock against the host's, as the recorder measured it while recording."""
+    from services.common.state_file import read_snapshot
+    from services.recorder.report import STATE_FILE, RecorderSnapshot
+
+    snapshot = read_snapshot(layout.state / STATE_FILE, RecorderSnapshot)
+    checks = []
+    for camera in config.cameras:
+        entry = snapshot.cameras.get(str(camera.id)) if snapshot else None
+        name = f"{camera.label} clock"
+        offset = entry.camera_clock_offset if entry else None
+        too_far = warning(offset, limit)
+        if too_far:
+            checks.append(Check("warn", name, too_far, "point the camera's NTP setting at the host or a time server"))
+        elif offset is not None:
+            checks.append(Check("ok", name, f"camera clock {describe(offset)} from the host"))
+        else:
+            why = ("not measured: the recorder has not recorded this camera" if entry is None else
+                   "no RTCP sender reports from the camera (or an FFmpeg older than 5.0)")
+            checks.append(Check("ok", name, f"camera clock unknown: {why}"))
+    return checks
+
+
 def check_units(unit_dir: Path = UNIT_DIR) -> list[Check]:
     checks = []
     for unit in UNITS:
@@ -150,7 +174,8 @@ def check_units(unit_dir: Path = UNIT_DIR) -> list[Check]:
     return checks
 
 
-def run_recorder_checks(env_path: Path | None, env: EnvReader, min_free_bytes: int) -> list[Check]:
+def run_recorder_checks(env_path: Path | None, env: EnvReader, min_free_bytes: int,
+                        camera_clock_warn: float = 10.0) -> list[Check]:
     checks = check_env_file(env_path)
     config, found = check_config(env, read_recorder_config)
     checks += found
@@ -163,6 +188,7 @@ def run_recorder_checks(env_path: Path | None, env: EnvReader, min_free_bytes: i
         checks.append(check_disk(layout, min_free_bytes))
         checks.append(check_filesystem(layout, config.segment_duration))
         checks += check_hosts(layout)
+        checks += check_camera_clocks(layout, config, camera_clock_warn)
     checks.append(check_clock(gather(floor_paths(layout) if isinstance(config, RecorderConfig) else [])))
     checks.append(check_proc_privacy(read_mountinfo(), config if isinstance(config, RecorderConfig) else None))
     checks += check_units()
@@ -180,6 +206,7 @@ class Settings:
     """The reader itself: doctor reports configuration problems as checks instead of exiting 78."""
     env: EnvReader
     min_free_bytes: int
+    camera_clock_warn: float = 10.0
 
 
 EXIT_CODES = {0: "no check failed (warnings allowed)", 1: "a check failed"}
@@ -190,9 +217,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_settings(env: EnvReader) -> Settings:
-    from services.common.settings import MIN_FREE_DISK_MB
+    from services.common.settings import CAMERA_CLOCK_WARN_SECONDS, MIN_FREE_DISK_MB
 
-    return Settings(env, env.get(MIN_FREE_DISK_MB) * 1024 * 1024)
+    return Settings(env, env.get(MIN_FREE_DISK_MB) * 1024 * 1024, env.get(CAMERA_CLOCK_WARN_SECONDS))
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -204,7 +231,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         checks = check_env_file(env.file) + run_source_checks(env)
     else:
-        checks = run_recorder_checks(env.file, env, settings.min_free_bytes)
+        checks = run_recorder_checks(env.file, env, settings.min_free_bytes, settings.camera_clock_warn)
     if env.get(S3_BUCKET_NAME):
         from services.commands.doctor_bucket import run_bucket_checks  # loads boto3
         checks += run_bucket_checks(EnvReader(env.values, env.source), already=checks)

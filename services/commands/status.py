@@ -12,6 +12,7 @@ from pathlib import Path
 from services.common.config import EnvReader
 from services.common.data_layout import DataLayout
 from services.common.state_file import read_snapshot, to_jsonable
+from services.recorder.camera_clock import describe, warning
 from services.recorder.report import STATE_FILE as RECORDER_STATE_FILE
 from services.recorder.report import RecorderSnapshot
 from services.uploader.report import STATE_FILE as UPLOADER_STATE_FILE
@@ -24,12 +25,14 @@ STALE_AFTER = 30.0  # seconds without a state-file update before a daemon counts
 class Thresholds:
     backlog_max_age: float = 3600.0   # oldest segment waiting for upload
     min_free_bytes: int = 2 * 1024**3
+    camera_clock_warn: float = 10.0   # seconds a camera's clock may be off the host's
 
 
 @dataclass
 class Report:
     lines: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # shown, but status still exits 0
     data: dict = field(default_factory=dict)
 
     @property
@@ -104,7 +107,8 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
         report.problems.append(f"s3-uploader {up_text}")
 
     report.lines.append("")
-    report.lines.append(f"{'camera':<22} {'state':<10} {'fps':>5} {'kbit/s':>8} {'restarts':>8}  last segment")
+    report.lines.append(f"{'camera':<22} {'state':<10} {'fps':>5} {'kbit/s':>8} {'restarts':>8}  "
+                        f"{'last segment':<12}  camera clock")
     cameras = recorder.cameras if recorder else {}
     report.data["cameras"] = {}
     for camera_id in camera_ids:
@@ -114,7 +118,11 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
         bitrate = (entry.bitrate or "").replace("kbits/s", "").strip() if entry else ""
         label = f"{camera_id} {entry.name if entry else ''}".strip()
         report.lines.append(f"{label[:22]:<22} {state:<10} {(entry.fps if entry else None) or '-':>5} "
-                            f"{bitrate or '-':>8} {entry.restarts if entry else 0:>8}  {human_age(age)}")
+                            f"{bitrate or '-':>8} {entry.restarts if entry else 0:>8}  {human_age(age):<12}  "
+                            f"{describe(entry.camera_clock_offset if entry else None)}")
+        off = warning(entry.camera_clock_offset, thresholds.camera_clock_warn) if entry else None
+        if off:
+            report.warnings.append(f"camera {camera_id}: {off}")
         report.data["cameras"][str(camera_id)] = {**(to_jsonable(entry) if entry else {}), "state": state,
                                                   "last_segment_age": age}
         if state != "recording":
@@ -159,8 +167,11 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
     report.data.update(recorder_running=rec_ok, uploader_running=up_ok, backlog=queue,
                        backlog_oldest_age=oldest_age,
                        last_upload=to_jsonable(last_success),
-                       disk_free=disk.free, disk_total=disk.total, problems=report.problems)
+                       disk_free=disk.free, disk_total=disk.total, problems=report.problems,
+                       warnings=report.warnings)
     report.lines.append("")
+    if report.warnings:
+        report.lines.append("WARNINGS:\n  " + "\n  ".join(report.warnings))
     report.lines.append("OK" if not report.problems else "PROBLEMS:\n  " + "\n  ".join(report.problems))
     return report
 
@@ -168,7 +179,7 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
 # ----- the command --------------------------------------------------------------------------------
 NAME = "status"
 HELP = "services, cameras, upload backlog and disk at a glance"
-EXIT_CODES = {0: "all well", 1: "a problem (listed under PROBLEMS)"}
+EXIT_CODES = {0: "all well (WARNINGS, such as a camera clock off, allowed)", 1: "a problem (listed under PROBLEMS)"}
 
 
 @dataclass(frozen=True)
@@ -186,11 +197,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def read_settings(env: EnvReader) -> Settings:
     """The recorder's cameras and DATA_DIR (no bucket settings: status works without them)."""
     from services.common.config import read_common
-    from services.common.settings import MIN_FREE_DISK_MB, SOURCE_DIRS, STATUS_BACKLOG_MAX_MINUTES
+    from services.common.settings import (
+        CAMERA_CLOCK_WARN_SECONDS,
+        MIN_FREE_DISK_MB,
+        SOURCE_DIRS,
+        STATUS_BACKLOG_MAX_MINUTES,
+    )
     from services.recorder.config import read_recorder_config
 
     thresholds = Thresholds(backlog_max_age=env.get(STATUS_BACKLOG_MAX_MINUTES) * 60.0,
-                            min_free_bytes=env.get(MIN_FREE_DISK_MB) * 1024 * 1024)
+                            min_free_bytes=env.get(MIN_FREE_DISK_MB) * 1024 * 1024,
+                            camera_clock_warn=env.get(CAMERA_CLOCK_WARN_SECONDS))
     if env.get(SOURCE_DIRS):   # another recorder writes: no cameras of ours to read
         common = read_common(env)
         env.check()

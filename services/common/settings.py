@@ -253,6 +253,9 @@ ALERT_DISK_LOW_MINUTES = decimal("ALERT_DISK_LOW_MINUTES", 0, "free space below 
 # ----- operator commands ------------------------------------------------------------------------
 STATUS_BACKLOG_MAX_MINUTES = integer("STATUS_BACKLOG_MAX_MINUTES", 60, "status fails when the backlog is older",
                                      COMMANDS, minimum=1)
+CAMERA_CLOCK_WARN_SECONDS = decimal("CAMERA_CLOCK_WARN_SECONDS", 10, "status and doctor warn when a camera's "
+                                    "clock is further than this from the host's", COMMANDS, minimum=1,
+                                    maximum=86400)
 LIFECYCLE_TRANSITION_DAYS = integer("LIFECYCLE_TRANSITION_DAYS", 30, "lifecycle: colder class after N days (0: never)",
                                     COMMANDS, minimum=0, maximum=36500)
 LIFECYCLE_TRANSITION_CLASS = choice("LIFECYCLE_TRANSITION_CLASS", "glacier_ir", TRANSITION_CLASSES,

@@ -7,6 +7,9 @@ Notes that shaped these (checked on FFmpeg 5.1, documented for 4.4):
   on disk and a crash loses at most the fragment being written (one GOP).
 - The RTSP socket timeout is `-timeout` on FFmpeg 5+, `-stimeout` on 4.x, where `-timeout`
   means a listen timeout instead.
+- `write_prft=wallclock` puts a producer reference time box before each fragment: on 5.x the
+  camera's clock from its RTCP sender reports (else the host's time of writing), on 4.4 always
+  the host's; `recorder/camera_clock` reads it.
 - G.711 is not allowed in MP4 and H.265 needs the `hvc1` tag to play in browsers/QuickTime.
 """
 from __future__ import annotations
@@ -150,7 +153,7 @@ def build_record_command(
         "-strftime", "1",
         "-reset_timestamps", "1",
         "-segment_format", "mp4",
-        "-segment_format_options", f"movflags={FRAGMENT_MOVFLAGS}:flush_packets=1",
+        "-segment_format_options", f"movflags={FRAGMENT_MOVFLAGS}:flush_packets=1:write_prft=wallclock",
         "-segment_list", str(segment_list),
         "-segment_list_type", "csv",
         str(run_dir / strftime_pattern(camera.id)),

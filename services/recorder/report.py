@@ -51,6 +51,8 @@ class CameraReport:
     handoff_waiting: int = 0               # closed segments not in completed/ yet
     handoff_waiting_seconds: float = 0.0   # how long the oldest of them has waited
     handoff_error: str = ""                # the last failure while they keep failing
+    camera_clock_offset: float | None = None   # camera clock minus host clock (s); None: unknown, no RTCP SR
+    camera_clock_at: datetime | None = None    # when that was last measured
 
     @property
     def recording(self) -> bool:

@@ -13,11 +13,12 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, Callable, NamedTuple
 
 from loguru import logger
 
 from services.common.data_layout import DataLayout
+from services.recorder.camera_clock import ClockReading, FragmentTimes, reading
 from services.recorder.config import CameraConfig, RecorderConfig
 from services.recorder.ffmpeg_command import (
     FFMPEG_ENV_TZ,
@@ -56,6 +57,13 @@ def _listed(line: bytes) -> tuple[str, float | None, float | None]:
         return fields[0], None, None
 
 
+def _read_at(handle: BinaryIO) -> Callable[[int, int], bytes]:
+    def read(offset: int, length: int) -> bytes:
+        handle.seek(offset)
+        return handle.read(length)
+    return read
+
+
 class RecordingRun(ManagedProcess):
     """An FFmpeg process plus the run directory and segment list it writes."""
 
@@ -67,6 +75,7 @@ class RecordingRun(ManagedProcess):
         self.last_listed: str | None = None
         self._listed_end: float | None = None   # media end of the last listed segment
         self._held: list[tuple[str, float | None, float]] = []   # (name, media start, monotonic when listed)
+        self._fragments: tuple[str, FragmentTimes] | None = None   # the open segment's prft boxes
         super().__init__(argv, label, env=dict(os.environ, TZ=FFMPEG_ENV_TZ), progress=True)
         (run_dir / PID_FILE).write_text(f"{self.pid}\n")
 
@@ -106,6 +115,36 @@ class RecordingRun(ManagedProcess):
         if start is None:
             return None
         return ClosedSegment(self.run_dir / name, self._first_frame(start))
+
+    def camera_clock(self) -> ClockReading | None:
+        """The camera's clock against the host's, from the newest whole fragment of the open
+        segment (None: no sender report yet, or nothing live to measure on)."""
+        clock, name = self.run_clock, self.current_segment()
+        if name is None or name == self.last_listed or not clock.settled or clock.offset is None:
+            return None
+        try:   # FFmpeg lists a segment before it opens the next: a line not read yet means a new file
+            if self.segment_list.stat().st_size != self._list_offset:
+                return None
+        except FileNotFoundError:
+            pass
+        start = self._listed_end if self.last_listed is not None else 0.0
+        if start is None:
+            return None
+        if self._fragments is None or self._fragments[0] != name:
+            self._fragments = (name, FragmentTimes())
+        try:
+            with open(self.run_dir / name, "rb") as handle:
+                self._fragments[1].update(_read_at(handle))
+        except OSError:
+            return None
+        found = self._fragments[1].latest(start)
+        if found is None:
+            return None
+        wall, media, next_media = found
+        arrived = clock.first_frame(media, self.frame_interval)
+        if arrived is None or clock.offset + media < (clock.steady_since or 0.0):
+            return None   # written during the probing burst
+        return reading(wall, arrived.timestamp(), clock.offset + next_media)
 
     def current_segment(self) -> str | None:
         """The newest file FFmpeg has open, if any."""

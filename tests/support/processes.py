@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
+FAKETIME_LIBRARY = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 T = TypeVar("T")
 
 
@@ -53,9 +54,11 @@ def pids_with_argument(text: str) -> list[int]:
 class CameraServer:
     """The GStreamer RTSP test server (tests/support/rtsp_camera_server.py) in a subprocess."""
 
-    def __init__(self, mounts: dict[str, str], auth: str | None = None, fps: int = 10, *extra: str):
+    def __init__(self, mounts: dict[str, str], auth: str | None = None, fps: int = 10, *extra: str,
+                 clock_offset: float = 0.0):
         self.mounts, self.auth, self.fps = mounts, auth, fps
         self.extra = list(extra)  # more server flags, e.g. "--kbps", "2000", "--pattern", "snow"
+        self.clock_offset = clock_offset   # seconds the camera's clock (its RTCP sender reports) is off
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
@@ -66,7 +69,12 @@ class CameraServer:
             argv += ["--mount", f"/{path}={kinds}"]
         if self.auth:
             argv += ["--auth", self.auth]
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        env = None
+        if self.clock_offset:   # libfaketime (the faketime package) in the server itself, whose PID we stop;
+            # the wall clock only: GStreamer's timers run on the monotonic one.
+            env = dict(os.environ, LD_PRELOAD=FAKETIME_LIBRARY, FAKETIME=f"{self.clock_offset:+g}s",
+                       FAKETIME_DONT_FAKE_MONOTONIC="1")
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline()
         if not line.startswith("READY"):
             raise RuntimeError(f"RTSP test server did not start: {line!r}")

@@ -13,6 +13,9 @@ live encoder. Prints ``READY <port>`` once it listens; SIGTERM stops it.
 ``--fps`` may be a fraction and ``--gop`` is in seconds, for the slow cameras that set
 the lower bound of the stall timeout: ``--fps 1`` (night mode) or ``--fps 1/6 --gop 6``
 (a smart codec that sends only a key frame every 6 s in a still scene).
+
+Every mount sends RTCP sender reports (the camera's clock, NTP time against RTP time) unless
+``--no-rtcp``; run the server under ``faketime`` to give that clock a known error.
 """
 import argparse
 import signal
@@ -62,6 +65,7 @@ def main() -> int:
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--kbps", type=int, default=300)
     parser.add_argument("--pattern", default="ball", help="videotestsrc pattern; 'snow' for a high bitrate")
+    parser.add_argument("--no-rtcp", action="store_true", help="no RTCP: a camera that sends no sender reports")
     args = parser.parse_args()
     Gst.init(None)
     width, height = (int(v) for v in args.size.split("x"))
@@ -83,6 +87,7 @@ def main() -> int:
         factory = GstRtspServer.RTSPMediaFactory()
         factory.set_launch(launch_line(video, audio, args.fps, width, height, args.kbps, args.pattern, args.gop))
         factory.set_shared(True)
+        factory.set_enable_rtcp(not args.no_rtcp)
         if args.auth:
             permissions = GstRtspServer.RTSPPermissions()
             permissions.add_role_from_structure(

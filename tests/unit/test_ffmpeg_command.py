@@ -82,7 +82,8 @@ def test_segment_options():
     assert option(argv, "-f") == "segment"
     assert option(argv, "-segment_time") == "600"
     assert option(argv, "-segment_atclocktime") == "1"
-    assert option(argv, "-segment_format_options") == "movflags=+frag_keyframe+empty_moov+default_base_moof:flush_packets=1"
+    assert option(argv, "-segment_format_options") == ("movflags=+frag_keyframe+empty_moov+default_base_moof"
+                                                                 ":flush_packets=1:write_prft=wallclock")
     assert "-movflags" not in argv  # ignored by the segment muxer
     assert option(argv, "-segment_list_type") == "csv"
     assert plan.segment_list == Path("/d/run/segments.csv")
