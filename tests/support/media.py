@@ -58,10 +58,12 @@ def footage_gaps(paths: list[Path], segment_duration: int, tolerance: float = 1.
 
 
 def make_segment(path: Path, seconds: float = 2.0, size: str = "160x120") -> Path:
-    """A segment as the recorder writes it: H.264 + AAC, fragmented, keyframe every second."""
+    """A segment as the recorder writes it: H.264 + AAC, fragmented, keyframe every second, a
+    producer reference time box before each fragment."""
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc=size={size}:rate=10",
                     "-f", "lavfi", "-i", "sine", "-t", str(seconds), "-c:v", "libx264", "-g", "10",
-                    "-c:a", "aac", "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-y", str(path)],
+                    "-c:a", "aac", "-movflags", "+frag_keyframe+empty_moov+default_base_moof",
+                    "-write_prft", "wallclock", "-y", str(path)],
                    check=True)
     return path
 
