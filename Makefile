@@ -59,7 +59,8 @@ drills: setup
 demo: setup
 	$(PY) -m tests.support.demo
 
-# Benchmarks (not part of `make test`), about 20-25 min (the fsync and backup benchmarks added about 5 min, not timed as a whole); BENCH_QUICK=1 for a short run. Results: data/bench/results/
+# Benchmarks (not part of `make test`): about 20-25 min before the scale search, which adds up to
+# ~50 min per bitrate (6 N x 3 rounds, recorder and bare FFmpeg); BENCH_QUICK=1 for a short run. Results: data/bench/results/
 bench: setup
 	$(PY) -m tests.bench.run
 

@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=8 if quick() else 20)
     parser.add_argument("--min-mb", type=int, default=25)
     parser.add_argument("--max-mb", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=2 if quick() else 3,
-                        help="runs per client, alternating which goes first")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs per client, rotating which goes first")
     args = parser.parse_args(argv)
     work = workspace("crypt-upload")
     layout = DataLayout(work / "data")
@@ -99,11 +99,13 @@ def main(argv: list[str] | None = None) -> int:
                    ("rclone copy to a crypt remote (defaults)", "rclone", rclone()),
                    ("rclone copy to a crypt remote, 16 MiB parts like ours", "rclone-parts",
                     rclone("--s3-upload-cutoff", "16M", "--s3-chunk-size", "16M"))]
-        # Alternate who goes first, and flush dirty pages before each run, so that write-back of
-        # the backlog or of the previous run's objects does not land on one client only. Each run
-        # gets a fresh prefix (rclone serve s3 caches listings), deleted on disk afterwards.
+        # Rotate who goes first (round r starts with client r mod 3, so every client takes every
+        # place), and flush dirty pages before each run, so that write-back of the backlog or of
+        # the previous run's objects does not land on one client only. Each run gets a fresh
+        # prefix (rclone serve s3 caches listings), deleted on disk afterwards.
         for round_ in range(args.rounds):
-            for label, kind, command in clients if round_ % 2 == 0 else clients[::-1]:
+            shift = round_ % len(clients)
+            for label, kind, command in clients[shift:] + clients[:shift]:
                 prefix = f"{kind}-{round_ + 1}"
                 argv, run_env = command(prefix)
                 print(f"  round {round_ + 1}: {label} ...", end=" ", flush=True)

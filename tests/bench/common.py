@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from tests.support.processes import REPO, CameraServer
+from tests.support.replay_camera_server import ReplayCameraServer
 
 BENCH_ROOT = REPO / "data" / "bench"
 RESULTS = BENCH_ROOT / "results"
@@ -126,6 +127,25 @@ class BenchCameraServer(CameraServer):
     def describe(self) -> dict:
         return {"mounts": len(self.mounts), "fps": self.fps, "size": self.size, "kbps": self.kbps,
                 "source": f"videotestsrc {self.pattern} + timeoverlay, x264enc ultrafast zerolatency, GOP = fps"}
+
+
+class ReplaySource(ReplayCameraServer):
+    """The replay server (clips encoded once, served by copying): M shared mounts, the source
+    cost taken out of the measurement of the recorder."""
+
+    def __init__(self, mounts: int, fps: int, size: str, kbps: int, kind: str = "h264:none"):
+        super().__init__({f"m{i}": kind for i in range(1, mounts + 1)}, fps=fps, size=size, kbps=kbps)
+        self.kind = kind
+
+    def camera_url(self, index: int) -> str:
+        """Camera `index` (0-based) reads mount index % M."""
+        names = list(self.mounts)
+        return self.url(names[index % len(names)])
+
+    def describe(self) -> dict:
+        return {"mounts": len(self.mounts), "fps": self.fps, "size": self.size, "kbps": self.kbps, "kind": self.kind,
+                "source": "tests/support/replay_camera_server.py: 10-s clips encoded once (x264/x265, GOP 1 s, "
+                          "no B-frames), looped with continuous timestamps, RTP packets of 1400 bytes"}
 
 
 # --- process accounting ---------------------------------------------------------------------
