@@ -23,17 +23,19 @@ the result.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
 
 from tests.bench.bench_recorder import BUCKET, run_bare, run_recorder, server_settings
-from tests.bench.common import ReplaySource, quick, remove, save, table, workspace
+from tests.bench.common import RESULTS, ReplaySource, quick, remove, save, table, workspace
 from tests.support.processes import REPO
 from tests.support.s3_server import S3Server
 
@@ -78,23 +80,49 @@ def profile_summary(raw: Path, top: int = 15) -> dict:
     return {"samples": total, "own_percent": share(own), "inclusive_percent": share(inclusive)}
 
 
+def task_runtime_ns(pid: int) -> dict[int, int]:
+    """CPU time in ns of each thread of `pid` (schedstat: exact, where stat's clock ticks round a
+    thread that runs 50 us twice a second down to nothing)."""
+    runtime = {}
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            runtime[int(stat.parent.name)] = int(stat.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return runtime
+
+
 class Profiler:
-    """py-spy on the recorder daemon for the length of its window."""
+    """py-spy on the recorder daemon for the length of its window, and its CPU per kind of thread.
+
+    py-spy's samples count a thread blocked in read() or fsync() as active, so they show where
+    the threads are, not what costs CPU; the kernel's per-thread CPU times do, and `py-spy dump`
+    names the threads (the camera's FFmpeg readers, the hand-off, the fsync thread, the main loop).
+    """
 
     def __init__(self, folder: Path | None):
         self.folder, self.proc, self.output = folder, None, None
-        if folder and not shutil.which("py-spy", path=str(Path(sys.executable).parent)):
+        self.spy = shutil.which("py-spy", path=str(Path(sys.executable).parent))
+        if folder and not self.spy:
             raise RuntimeError("--py-spy needs py-spy: .venv/bin/pip install py-spy")
+        self.names: dict[int, str] = {}
+        self.runtime: list[tuple[float, dict[int, int]]] = []   # (time, ns per thread) at both ends
+        self.timer: threading.Timer | None = None
 
     def start(self, name: str):
         if not self.folder:
             return None
         self.folder.mkdir(parents=True, exist_ok=True)
         self.output = self.folder / f"{name}.txt"
-        spy = shutil.which("py-spy", path=str(Path(sys.executable).parent))
 
         def begin(pid: int, seconds: float) -> None:
-            self.proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
+            dump = subprocess.run([self.spy, "dump", "--pid", str(pid), "--nonblocking"], capture_output=True,
+                                  text=True).stdout
+            self.names = {int(m[1], 0): m[2] for m in re.finditer(r'^Thread (\S+) \(\w+\): "([^"]*)"', dump, re.M)}
+            self.runtime = [(time.monotonic(), task_runtime_ns(pid))]
+            self.timer = threading.Timer(seconds, lambda: self.runtime.append((time.monotonic(), task_runtime_ns(pid))))
+            self.timer.start()
+            self.proc = subprocess.Popen([self.spy, "record", "--pid", str(pid), "--duration", str(int(seconds)),
                                           "--rate", "50", "--nonblocking", "--format", "raw", "--output",
                                           str(self.output)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return begin
@@ -103,8 +131,32 @@ class Profiler:
         if not self.proc:
             return None
         self.proc.wait(60)
+        self.timer.join()
         self.proc = None
-        return profile_summary(self.output) if self.output.is_file() else None
+        summary = profile_summary(self.output) if self.output.is_file() else {}
+        if len(self.runtime) == 2:
+            (t0, before), (t1, after) = self.runtime
+            kinds: Counter = Counter()
+            for tid, ns in after.items():
+                name = self.names.get(tid, "?")
+                kind = re.sub(r"^camera .*-(stdout|stderr)$", r"the cameras' \1 readers (all)", name)
+                kinds[kind] += ns - before.get(tid, 0)
+            per_ns = 100 / 1e9 / (t1 - t0)
+            summary["threads"] = len(after)
+            summary["cpu_percent_of_one_core_by_thread"] = {k: round(v * per_ns, 2) for k, v in kinds.most_common()}
+        return summary
+
+
+def keep_logs(run: Path, tag: str) -> str:
+    """A failed run's daemon logs and segment list outlive its workspace, to look at the gap."""
+    folder = RESULTS / "scale-failed" / tag
+    folder.mkdir(parents=True, exist_ok=True)
+    for log in ("recorder.log", "uploader.log"):
+        if (run / log).is_file():
+            shutil.copy(run / log, folder / log)
+    names = sorted(p.name for p in (run / "data" / "videos").rglob("*.mp4"))
+    (folder / "segments.txt").write_text("\n".join(names) + "\n")
+    return str(folder)
 
 
 def one_round(source: ReplaySource, count: int, seconds: float, order: list[str], profiler: Profiler,
@@ -124,6 +176,8 @@ def one_round(source: ReplaySource, count: int, seconds: float, order: list[str]
                 finally:
                     s3.stop()
                 out["recorder"] = {**slim(r), "passed": recorder_passed(r, count)}
+                if not out["recorder"]["passed"]:
+                    out["recorder"]["logs_kept"] = keep_logs(work / "run", tag)
                 profile = profiler.finish()
                 if profile:
                     out["recorder"]["py_spy"] = profile
@@ -142,7 +196,7 @@ def spread(values: list) -> dict | None:
     values = [v for v in values if v is not None]
     if not values:
         return None
-    return {"min": min(values), "median": round(statistics.median(values), 2), "max": max(values)}
+    return {"min": round(min(values), 3), "median": round(statistics.median(values), 3), "max": round(max(values), 3)}
 
 
 def summarize(count: int, rounds: list[dict]) -> dict:

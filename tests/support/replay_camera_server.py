@@ -21,6 +21,7 @@ this module imports gi only when run as the server, so the venv can import that 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -50,7 +51,7 @@ def encode(path: Path, kind: str, size: str, fps: int, kbps: int, gop_s: float, 
     if path.is_file():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.part")   # two servers may encode the same clip at once
     if kind in AUDIO_RATE:
         codec = {"aac": ["-c:a", "aac", "-b:a", "32k", "-f", "adts"], "pcma": ["-c:a", "pcm_alaw", "-f", "alaw"],
                  "pcmu": ["-c:a", "pcm_mulaw", "-f", "mulaw"]}[kind]
