@@ -59,8 +59,8 @@ drills: setup
 demo: setup
 	$(PY) -m tests.support.demo
 
-# Benchmarks (not part of `make test`): about 20-25 min before the scale search, which adds up to
-# ~50 min per bitrate (6 N x 3 rounds, recorder and bare FFmpeg); BENCH_QUICK=1 for a short run. Results: data/bench/results/
+# Benchmarks (not part of `make test`): about 20-25 min before the scale search, which adds ~30-35 min
+# per bitrate (28 min for N = 32-150, 3 rounds, at 2 Mbit/s); BENCH_QUICK=1 for a short run. Results: data/bench/results/
 bench: setup
 	$(PY) -m tests.bench.run
 
