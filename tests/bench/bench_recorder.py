@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 from services.common.data_layout import DataLayout
-from services.common.mp4_fragments import video_duration
+from services.common.mp4_fragments import read_stamp, video_duration
 from services.common.segment_names import parse_name
 from services.common.spans import Span, measure, segment_spans
 from services.recorder.config import CameraConfig
@@ -63,7 +63,8 @@ def gaps_and_rate(files: list[Path]) -> dict:
         if duration is None:
             unreadable += 1
             continue
-        by_camera.setdefault(name.camera_id, []).append((name.start, duration))
+        # The recorder's segments carry their first frame's time (bare FFmpeg's only the name).
+        by_camera.setdefault(name.camera_id, []).append((read_stamp(path) or name.start, duration))
         total_bytes += path.stat().st_size
         total_seconds += duration
     gaps, holes = [], []
