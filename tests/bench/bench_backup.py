@@ -26,7 +26,7 @@ Requests = the DEBUG lines `rclone serve s3 -vv` writes per request handled, cou
 start and end of each client run (the benchmark's own listing polls subtracted).
 
     python -m tests.bench.bench_backup [--cameras 4] [--files 500] [--min-kb 200] [--max-kb 2000]
-                                       [--live 75] [--period 0.4] [--rounds 2] [--stable 5]
+                                       [--live 75] [--period 0.4] [--rounds 3] [--stable 5]
 """
 from __future__ import annotations
 
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-kb", type=int, default=2000)
     parser.add_argument("--live", type=int, default=30 if quick() else 75, help="files per camera written live")
     parser.add_argument("--period", type=float, default=0.4, help="seconds a camera takes to write one live file")
-    parser.add_argument("--rounds", type=int, default=1 if quick() else 2)
+    parser.add_argument("--rounds", type=int, default=1 if quick() else 3)   # each contender first once
     parser.add_argument("--stable", type=float, default=5.0, help="SOURCE_STABLE_SECONDS (default of the setting: 30)")
     args = parser.parse_args(argv)
     work = workspace("backup")
