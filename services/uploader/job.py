@@ -273,8 +273,9 @@ class SegmentJob:
     def _send_and_verify(self, path: Path, segment: SegmentName, digest: LocalDigest) -> Target:
         """Upload where nothing is (retrying the choice when another host took the key meanwhile)."""
         key = stored_key(self.config.prefix, segment, self.config.crypt is not None)
-        for _ in range(3):
-            target = self._target_key(key, digest, segment)
+        for attempt in range(3):
+            asked = attempt > 0 or not self._put_first(digest)
+            target = self._target_key(key, digest, segment) if asked else Target(key)
             if target.check is not None:
                 return target
             duration = video_duration(path)
@@ -284,6 +285,9 @@ class SegmentJob:
             except S3Problem as problem:
                 if problem.code not in CONFLICT_CODES:
                     raise
+                if not asked:
+                    logger.debug("s3://{}/{} exists; looking at it", self.config.bucket, target.key)
+                    continue
                 logger.warning("s3://{}/{} was written by someone else while {} was uploaded (the server refused "
                                "to overwrite it); choosing again", self.config.bucket, target.key, path.name)
                 continue
@@ -295,6 +299,14 @@ class SegmentJob:
                                 f"verification failed for {target.key}: {check.detail}")
             return Target(target.key, check, remote, target.clash, uploaded=True)
         raise S3Problem(ProblemKind.TRANSIENT, "Conflict", f"{path.name}: the key kept being taken by other writers")
+
+    def _put_first(self, digest: LocalDigest) -> bool:
+        """Send without asking first whether the key is free? Where the store refuses to overwrite
+        (If-None-Match), a file that goes in one PUT needs no HEAD before it: a taken key fails
+        the PUT, and the choice is made then, by HEAD, as before. One request per new file
+        instead of two. A multipart upload still asks first, so that a file already in the
+        bucket (sent before a crash) does not cost its whole transfer again."""
+        return self.store.no_overwrite.enabled and digest.size < self.store.transfer.multipart_threshold
 
     def _answer_proves(self) -> bool:
         """Can a PUT's answer stand for the stored object, so that no HEAD need check it afterwards?

@@ -61,10 +61,29 @@ def test_where_the_store_refuses_to_overwrite_the_put_answer_verifies_without_a_
     config, store, layout = job
     store.no_overwrite.enabled = True     # as the start-up probe finds on moto, AWS, MinIO
     heads = count_heads(store, monkeypatch)
+    calls = []
+    store.client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
     outcome = SegmentJob(config, store, layout).run(put_segment(layout))
     assert (outcome.kind, outcome.key, outcome.verified_by) == ("done", KEY, "crc32")
-    assert heads == [KEY]                 # the one before the PUT: is the key free?
+    assert heads == []                    # nor one before it: the PUT itself fails on a taken key
+    assert calls == ["PutObject"]         # one request per new file
     assert (layout.uploaded / NAME).exists()
+
+
+def test_where_the_store_refuses_to_overwrite_a_taken_key_is_looked_at_after_the_refused_put(job, monkeypatch):
+    config, store, layout = job
+    store.no_overwrite.enabled = True
+    path = put_segment(layout)
+    data = path.read_bytes()
+    store.client.put_object(Bucket=BUCKET, Key=KEY, Body=data)   # sent before a crash: the same bytes
+    heads = count_heads(store, monkeypatch)
+    outcome = SegmentJob(config, store, layout).run(path)
+    assert outcome.kind == "done" and outcome.key == KEY and heads == [KEY]
+    other = put_segment(layout)                                   # now other bytes under that key
+    other.write_bytes(b"other " + data)
+    outcome = SegmentJob(config, store, layout).run(other)
+    assert outcome.kind == "done" and outcome.key != KEY and ".conflict-" in outcome.key
+    assert store.client.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == data
 
 
 @pytest.mark.parametrize("forged", [{"ETag": '"' + "0" * 32 + '"', "ChecksumCRC32": None},
@@ -77,7 +96,7 @@ def test_a_put_answer_that_does_not_match_fails_the_upload_as_a_head_would(job, 
     path = put_segment(layout)
     outcome = SegmentJob(config, store, layout).run(path)
     assert outcome.kind == "retry" and "verification failed" in outcome.message
-    assert heads == [KEY] and path.exists() and not (layout.uploaded / NAME).exists()
+    assert heads == [] and path.exists() and not (layout.uploaded / NAME).exists()
 
 
 def test_a_store_that_ignores_conditional_writes_still_gets_the_head(job, monkeypatch):
@@ -114,4 +133,5 @@ def test_encrypted_locked_kms_and_multipart_uploads_keep_the_head(tmp_path, monk
         outcome = SegmentJob(config, store, layout).run(put_segment(layout, data=os.urandom(
             size_mb * 1024 * 1024 or 4096)))
         assert outcome.kind == "done", outcome.message
-        assert len(heads) >= 2 and heads[1] == heads[0] == outcome.key
+        assert heads[-1] == outcome.key                   # the HEAD after the upload checks it
+        assert len(heads) == (2 if size_mb else 1)        # one before it for a multipart upload only
