@@ -204,7 +204,7 @@ def main() -> int:
     import gi
     gi.require_version("Gst", "1.0")
     gi.require_version("GstRtspServer", "1.0")
-    from gi.repository import GLib, Gst, GstRtspServer
+    from gi.repository import Gst, GstRtspServer
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
@@ -231,15 +231,8 @@ def main() -> int:
         factory.set_shared(True)
         factory.connect("media-configure", configure, clips[(video, audio, kbps)], args.fps, audio)
         mounts.add_factory(path, factory)
-    if server.attach(None) == 0:
-        print(f"cannot listen on port {args.port}", file=sys.stderr)
-        return 1
-    loop = GLib.MainLoop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, sig, loop.quit)
-    print(f"READY {server.get_bound_port()}", flush=True)
-    loop.run()
-    return 0
+    from rtsp_camera_server import serve   # run as a script: its folder is on sys.path
+    return serve(server, args.port)
 
 
 # --- driving it from tests (venv interpreter, no gi) -------------------------------------------

@@ -97,9 +97,13 @@ def main() -> int:
             )
             factory.set_permissions(permissions)
         mounts.add_factory(path, factory)
+    return serve(server, args.port)
 
+
+def serve(server: GstRtspServer.RTSPServer, port: int) -> int:
+    """Listen, print `READY <port>` for the test driver, run until SIGTERM/SIGINT."""
     if server.attach(None) == 0:
-        print(f"cannot listen on port {args.port}", file=sys.stderr)
+        print(f"cannot listen on port {port}", file=sys.stderr)
         return 1
     loop = GLib.MainLoop()
     for sig in (signal.SIGTERM, signal.SIGINT):
