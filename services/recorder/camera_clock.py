@@ -157,6 +157,29 @@ def reading(wall: float, arrived: float, next_muxed: float) -> ClockReading | No
     return ClockReading(offset=wall - arrived, at=arrived)
 
 
+AGREE_READINGS, AGREE_SECONDS = 3, 1.0
+
+
+@dataclass
+class SteadyClock:
+    """What is shown of one camera's clock: the median of its last AGREE_READINGS readings, taken
+    only when they agree within AGREE_SECONDS. A sender report can map the camera's clock anew
+    (the GStreamer test cameras did, by 15 s, when another client joined): one odd reading is
+    not a camera minutes off. Kept across FFmpeg runs."""
+
+    shown: ClockReading | None = None
+    recent: tuple[ClockReading, ...] = ()
+
+    def add(self, measured: ClockReading) -> ClockReading | None:
+        if self.recent and self.recent[-1].at == measured.at:
+            return self.shown   # the same fragment again: not a second opinion
+        self.recent = (*self.recent, measured)[-AGREE_READINGS:]
+        offsets = sorted(r.offset for r in self.recent)
+        if len(offsets) == AGREE_READINGS and offsets[-1] - offsets[0] <= AGREE_SECONDS:
+            self.shown = ClockReading(offsets[len(offsets) // 2], measured.at)
+        return self.shown
+
+
 def describe(offset: float | None) -> str:
     """`+120.3 s`, or `unknown` when the camera sent no sender report (not 0: nothing is known)."""
     return "unknown" if offset is None else f"{offset:+.1f} s"

@@ -29,7 +29,7 @@ from services.common.reloading import log_restart_needed, log_unknown_keys, noti
 from services.common.reporting import publish_report
 from services.common.sd_notify import notify, watchdog_interval
 from services.common.startup import add_env_file_argument, load_config_or_exit, run_daemon
-from services.recorder.camera_clock import ClockReading
+from services.recorder.camera_clock import SteadyClock
 from services.recorder.clock_wait import ClockWait, floor_paths
 from services.recorder.config import RecorderConfig, read_recorder_config
 from services.recorder.durability import SegmentSyncer
@@ -93,7 +93,7 @@ class Recorder:
         self.config_error: str | None = None   # why the last reload was rejected
         self.completed: dict[int, dict] = {c.id: {"segments": 0, "bytes": 0} for c in config.cameras}
         self._completed_lock = threading.Lock()
-        self.camera_clocks: dict[int, ClockReading] = {}   # the last measured, kept across FFmpeg runs
+        self.camera_clocks: dict[int, SteadyClock] = {}
         self.started_at = datetime.now(timezone.utc)
         self.stopping = False
         self.alerts = AlertTracker()
@@ -253,8 +253,8 @@ class Recorder:
                              media_seconds=round(child.out_time_us / 1e6, 1), **child.stats)
                 measured = child.camera_clock()
                 if measured is not None:
-                    self.camera_clocks[camera_id] = measured
-            clock = self.camera_clocks.get(camera_id)
+                    self.camera_clocks.setdefault(camera_id, SteadyClock()).add(measured)
+            clock = self.camera_clocks[camera_id].shown if camera_id in self.camera_clocks else None
             if clock is not None:
                 facts.update(camera_clock_offset=round(clock.offset, 2),
                              camera_clock_at=datetime.fromtimestamp(clock.at, timezone.utc))

@@ -128,3 +128,14 @@ def test_doctor_reads_the_recorders_measurement(tmp_path):
     assert [c.level for c in checks] == ["warn", "ok", "ok"]
     assert "45 s behind the host" in checks[0].detail
     assert "no RTCP sender reports" in checks[1].detail and "has not recorded" in checks[2].detail
+
+
+def test_one_odd_reading_is_not_shown_three_that_agree_are():
+    from services.recorder.camera_clock import ClockReading, SteadyClock
+    clock = SteadyClock()
+    assert clock.add(ClockReading(0.1, 1.0)) is None and clock.add(ClockReading(0.1, 1.0)) is None   # same frame
+    clock.add(ClockReading(0.2, 2.0))
+    assert clock.add(ClockReading(0.1, 3.0)).offset == 0.1
+    assert clock.add(ClockReading(-15.0, 4.0)).offset == 0.1          # a sender report that jumped
+    clock.add(ClockReading(-15.1, 5.0))
+    assert clock.add(ClockReading(-15.0, 6.0)).offset == -15.0        # it stayed: shown
