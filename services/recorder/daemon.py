@@ -249,9 +249,10 @@ class Recorder:
             facts: dict = {**supervisor.snapshot(), **completed.get(camera_id, {})}
             child = supervisor.child
             if isinstance(child, RecordingRun):
-                facts.update(current_segment=child.current_segment(), audio=child.audio,
+                name = child.current_segment()   # one listing of the run folder for both
+                facts.update(current_segment=name, audio=child.audio,
                              media_seconds=round(child.out_time_us / 1e6, 1), **child.stats)
-                measured = child.camera_clock()
+                measured = child.camera_clock(name)
                 if measured is not None:
                     self.camera_clocks.setdefault(camera_id, SteadyClock()).add(measured)
             clock = self.camera_clocks[camera_id].shown if camera_id in self.camera_clocks else None

@@ -109,27 +109,27 @@ class RecordingRun(ManagedProcess):
         """The file FFmpeg had open when it ended without closing it (kill -9, a crash): it
         starts where the last listed segment ended, or at the start of the run."""
         name = self.current_segment()
+        start = self._open_start(name)
+        return None if name is None or start is None else ClosedSegment(self.run_dir / name, self._first_frame(start))
+
+    def _open_start(self, name: str | None) -> float | None:
+        """Run media second where the unlisted file `name` starts: where the last listed segment
+        ended, or at the start of the run (None when it is no such file, or that end is unknown)."""
         if name is None or name == self.last_listed:
             return None
-        start = self._listed_end if self.last_listed is not None else 0.0
-        if start is None:
-            return None
-        return ClosedSegment(self.run_dir / name, self._first_frame(start))
+        return self._listed_end if self.last_listed is not None else 0.0
 
-    def camera_clock(self) -> ClockReading | None:
-        """The camera's clock against the host's, from the newest whole fragment of the open
-        segment (None: no sender report yet, or nothing live to measure on)."""
-        clock, name = self.run_clock, self.current_segment()
-        if name is None or name == self.last_listed or not clock.settled or clock.offset is None:
+    def camera_clock(self, name: str | None) -> ClockReading | None:
+        """The camera's clock against the host's, from the newest whole fragment of `name`, the
+        open segment (`current_segment`; None: no sender report yet, or nothing live to measure on)."""
+        clock, start = self.run_clock, self._open_start(name)
+        if name is None or start is None or not clock.settled or clock.offset is None:
             return None
         try:   # FFmpeg lists a segment before it opens the next: a line not read yet means a new file
             if self.segment_list.stat().st_size != self._list_offset:
                 return None
         except FileNotFoundError:
             pass
-        start = self._listed_end if self.last_listed is not None else 0.0
-        if start is None:
-            return None
         if self._fragments is None or self._fragments[0] != name:
             self._fragments = (name, FragmentTimes())
         try:
