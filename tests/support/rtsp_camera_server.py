@@ -8,7 +8,10 @@ Run with the system interpreter, which has python3-gi:
 
 Each mount is ``/path=VIDEO:AUDIO`` with VIDEO in h264|h265 and AUDIO in
 aac|pcma|pcmu|none. Media are shared, so every client of a mount reads one
-live encoder. Prints ``READY <port>`` once it listens; SIGTERM stops it.
+live encoder. Clients that start on one mount at the same instant can abort the server
+(gst-rtsp-server 1.22, an assertion in gst_rtsp_media_get_rates; 8 ffmpeg clients started
+together on two mounts, in rounds, hit it within 15 rounds 3 times out of 3): a test that
+starts several recorders at once gives each its own mount. Prints ``READY <port>`` once it listens; SIGTERM stops it.
 
 ``--fps`` may be a fraction and ``--gop`` is in seconds, for the slow cameras that set
 the lower bound of the stall timeout: ``--fps 1`` (night mode) or ``--fps 1/6 --gop 6``
