@@ -21,14 +21,7 @@ from services.bucket.keys import object_key
 from services.common.segment_names import SegmentName
 from tests.support.media import make_segment
 from tests.support.processes import run_module, wait_for
-from tests.support.s3_fixtures import (  # noqa: F401 - fixtures
-    BUCKET,
-    data_layout,
-    run_once,
-    s3_server,
-    start_uploader,
-    uploader_env,
-)
+from tests.support.s3_fixtures import BUCKET, run_once, uploader_env
 from tests.support.s3_server import list_keys
 
 TZ = "Europe/Berlin"

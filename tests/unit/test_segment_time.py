@@ -8,7 +8,7 @@ from services.common.mp4_fragments import append_stamp, inspect_file, read_stamp
 from services.common.segment_names import parse_name
 from services.recorder.handoff import hand_off, timed_name
 from services.recorder.timing import RunClock
-from tests.unit.test_segment_handoff import SEGMENT, layout, put  # noqa: F401 - fixture
+from tests.unit.test_segment_handoff import put
 
 T0 = 1_800_000_000.0
 
@@ -38,7 +38,8 @@ def test_run_clock_is_settled_only_after_a_second_of_live_reports():
     assert clock.settled and abs(clock.offset - (T0 + 0.6)) < 1e-6
 
 
-def test_stamp_is_read_back_kept_by_the_torn_tail_trim_and_written_once(layout):  # noqa: F811
+def test_stamp_is_read_back_kept_by_the_torn_tail_trim_and_written_once(data_layout):
+    layout = data_layout
     path = put(layout, "camera_1_2026-01-24_14-05-05.mp4")
     moment = datetime(2026, 1, 24, 14, 5, 3, 215000, tzinfo=timezone.utc)
     append_stamp(path, moment)
@@ -49,7 +50,8 @@ def test_stamp_is_read_back_kept_by_the_torn_tail_trim_and_written_once(layout):
     assert read_stamp(put(layout, "camera_1_2026-01-24_14-05-10.mp4")) is None
 
 
-def test_hand_off_names_a_segment_by_its_first_frame_truncated_and_keeps_no_clobber(layout):  # noqa: F811
+def test_hand_off_names_a_segment_by_its_first_frame_truncated_and_keeps_no_clobber(data_layout):
+    layout = data_layout
     first = datetime(2026, 1, 24, 14, 5, 3, 980000, tzinfo=timezone.utc)
     done = hand_off(put(layout, "camera_1_2026-01-24_14-05-06.mp4"), layout, first)
     assert done.target.name == "camera_1_2026-01-24_14-05-03.mp4" and read_stamp(done.target) == first
