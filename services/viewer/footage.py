@@ -3,10 +3,17 @@
 A day is listed the way `coverage` lists it (`stored_spans`, `measure_stored`); a segment is
 played from its local copy while one exists, else from the bucket; a clip is cut as `clip`
 cuts it (`plan_clip`, `piece_files`, `write_clip`).
+
+A day's bucket listing (its cameras and stored segments) is kept in memory, least recently used
+first out: a day that ended more than a segment and an upload delay ago for minutes (it no
+longer changes, or seldom: a backlog uploaded late), today for a few seconds, so that a new
+segment shows up on the next reload while many requests for the same page list only once.
 """
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -54,12 +61,31 @@ class NothingRecorded(Exception):
     """The requested range or segment holds no footage."""
 
 
+@dataclass(frozen=True)
+class CachePolicy:
+    past_seconds: float = 300.0     # a day that ended before the settle time
+    today_seconds: float = 5.0      # a day still being recorded or uploaded
+    settle_seconds: float = 600.0   # upload delay after a day's last segment closed
+    days: int = 32                  # entries kept (one per day, zone and camera set)
+
+
+@dataclass(frozen=True)
+class _Listed:
+    cameras: frozenset[int]
+    stored: dict[int, list[tuple[StoredSegment, Span]]]
+    expires: float
+
+
 class Footage:
-    def __init__(self, settings: ViewerSettings, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+    def __init__(self, settings: ViewerSettings, now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 cache: CachePolicy = CachePolicy(), clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.layout = DataLayout(settings.data_dir)
         self._now = now
+        self._clock = clock
+        self._policy = cache
         self._keys: dict[str, StoredSegment] = {}   # file name -> object, from every listing so far
+        self._days: OrderedDict[tuple, _Listed] = OrderedDict()   # (start, end, cameras) -> listing
         self._lock = threading.Lock()
 
     # --- a day -------------------------------------------------------------------------------
@@ -70,14 +96,36 @@ class Footage:
         cameras = set(self.settings.camera_names) | self._local_cameras()
         if self.settings.source is not None and window.seconds > 0:
             try:
-                cameras |= cameras_in(self.settings.source.client, self.settings.source.bucket,
-                                      self.settings.prefix, utc_days(window))
-                remote = {camera: self._stored(camera, window) for camera in sorted(cameras)}
+                listed = self._listed(day_span(day, day_zone), window, frozenset(cameras))
+                cameras |= listed.cameras
+                remote = listed.stored
             except S3Problem as exc:
                 problem = f"bucket not available ({exc}): only this host's copies are shown"
         days = [self._camera_day(camera, window, remote.get(camera, [])) for camera in sorted(cameras)]
         return day_json(day, day_zone.key, local_zone.key, window, hour_ticks(day, day_zone, local_zone),
                         days, problem)
+
+    def _listed(self, whole: Span, window: Span, known: frozenset[int]) -> _Listed:
+        """The bucket's cameras and segments of a day (`whole`, cut at now to `window`), from
+        the cache while it is fresh. A failed listing is not kept."""
+        key = (whole.start, whole.end, known)
+        with self._lock:
+            found = self._days.get(key)
+            if found is not None and found.expires > self._clock():
+                self._days.move_to_end(key)
+                return found
+        source = self.settings.source
+        cameras = set(known) | cameras_in(source.client, source.bucket, self.settings.prefix, utc_days(window))
+        stored = {camera: self._stored(camera, window) for camera in sorted(cameras)}
+        settled = whole.end + timedelta(seconds=self.settings.segment_duration + self._policy.settle_seconds)
+        ttl = self._policy.past_seconds if settled <= self._now() else self._policy.today_seconds
+        found = _Listed(frozenset(cameras), stored, self._clock() + ttl)
+        with self._lock:
+            self._days[key] = found
+            self._days.move_to_end(key)
+            while len(self._days) > self._policy.days:
+                self._days.popitem(last=False)
+        return found
 
     def _stored(self, camera: int, window: Span) -> list[tuple[StoredSegment, Span]]:
         source = self.settings.source
