@@ -155,7 +155,7 @@ def test_pip_install_gives_the_command(tmp_path):
     runs from elsewhere, found through the installed package only."""
     source = tmp_path / "src"
     shutil.copytree(REPO / "services", source / "services", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md", "requirements.txt"):
+    for name in ("pyproject.toml", "README.md", "requirements.txt", "requirements-alerts.txt"):
         shutil.copy(REPO / name, source / name)
     target = tmp_path / "installed"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
@@ -166,7 +166,11 @@ def test_pip_install_gives_the_command(tmp_path):
     assert proc.returncode == 0 and proc.stdout.strip() == f"camera-recorder {__version__}", proc.stderr
     metadata = (target / f"camera_recorder-{__version__}.dist-info" / "METADATA").read_text()
     required = [line.split(":", 1)[1] for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
-    assert project_names(required) == project_names((REPO / "requirements.txt").read_text().splitlines())
+    extra = [line for line in required if 'extra == "alerts"' in line]
+    assert project_names([line for line in required if line not in extra]) == project_names(
+        (REPO / "requirements.txt").read_text().splitlines())
+    assert project_names(extra) == project_names((REPO / "requirements-alerts.txt").read_text().splitlines()) \
+        == {"apprise"}
     env_file = write_env(tmp_path / ".env", {"DATA_DIR": tmp_path / "data"})
     proc = subprocess.run([str(target / "bin" / "camera-recorder"), "cost", "--cameras", "1", "--bitrate", "2",
                            "--env-file", str(env_file)], cwd=tmp_path, env=env, capture_output=True, text=True)
