@@ -20,7 +20,7 @@ from services.common import data_layout
 from services.common.data_layout import DataLayout, MoveMethod, move_no_clobber
 from services.common.segment_names import parse_name
 from tests.support.loop_disk import run
-from tests.support.processes import Daemon, pids_with_argument, wait_for, write_env
+from tests.support.processes import Daemon, pids_with_argument, run_module, wait_for, write_env
 from tests.support.s3_server import S3Server, list_keys
 
 BUCKET = "exfat"
@@ -89,12 +89,14 @@ def test_recorder_and_uploader_on_exfat(tmp_path, exfat, camera_server):
     server = S3Server(tmp_path / "s3").start()
     try:
         server.create_bucket(BUCKET)
-        record_and_upload(tmp_path, DataLayout(exfat / "data"), cameras, server)
+        layout = DataLayout(exfat / "data")
+        env = record_and_upload(tmp_path, layout, cameras, server)
+        retention(tmp_path, layout, server, env)
     finally:
         server.stop()
 
 
-def record_and_upload(tmp_path, layout, cameras, server):
+def record_and_upload(tmp_path, layout, cameras, server) -> Path:
     env = write_env(tmp_path / ".env", {
         "DATA_DIR": layout.root, "SEGMENT_DURATION": 2, "STALL_TIMEOUT": 5, "CAMERA_1_URL": cameras.url("a"),
         "CAMERA_2_URL": cameras.url("b"), "S3_PREFIX": "usb", "RESCAN_INTERVAL": 1,
@@ -123,6 +125,41 @@ def record_and_upload(tmp_path, layout, cameras, server):
         body = server.client().get_object(Bucket=BUCKET, Key=object_key("usb/", parse_name(path.name)))
         assert hashlib.md5(body["Body"].read()).hexdigest() == hashlib.md5(path.read_bytes()).hexdigest()
     assert "moves there use" in recorder.output() and "moves there use" in uploader.output()
+    return env
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def retention(tmp_path, layout, server, env):
+    """Retention by age on exFAT: copies past LOCAL_RETENTION_HOURS go once the bucket is seen to hold
+    them; a younger copy stays; a copy whose object is gone is uploaded again, not deleted."""
+    client = server.client()
+    files = sorted(layout.uploaded.glob("*.mp4"), key=lambda p: (p.stat().st_mtime, p.name))
+    key = {p.name: object_key("usb/", parse_name(p.name)) for p in files}
+    content = {p.name: md5(p.read_bytes()) for p in files}
+    *old, young = files
+    stamp = time.time() - 2 * 3600
+    for path in old:
+        os.utime(path, (stamp, stamp))
+    assert all(abs(p.stat().st_mtime - stamp) < 3 for p in old)   # FAT rounds to 2 s; exFAT keeps 10 ms
+    gone = old[0]
+    client.delete_object(Bucket=BUCKET, Key=key[gone.name])
+    write_env(env, {**dict(line.split("=", 1) for line in env.read_text().splitlines()), "LOCAL_RETENTION_HOURS": 1})
+
+    code, output = run_module("services.s3_uploader", "--once", env_file=env, timeout=60)
+    assert code == 0, output
+    left = {p.name for p in layout.uploaded.glob("*.mp4")}
+    assert not left & {p.name for p in old[1:]}, f"expired copies the bucket holds were kept: {sorted(left)}"
+    assert young.name in left, "a copy younger than LOCAL_RETENTION_HOURS was deleted"
+    assert f"the bucket no longer holds uploaded/{gone.name}" in output
+    assert not list(layout.completed.glob("*.mp4")), "the returned copy was not uploaded again"
+    assert not [p for p in layout.uploaded.iterdir() if p.name.endswith(".receipt") and p.name[1:-8] not in left]
+    objects = list_keys(client, BUCKET, "usb/")
+    assert set(objects) == set(key.values())
+    for name, object_name in key.items():
+        assert md5(client.get_object(Bucket=BUCKET, Key=object_name)["Body"].read()) == content[name], name
 
 
 def test_doctor_explains_an_exfat_data_dir(exfat, monkeypatch):
