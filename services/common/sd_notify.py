@@ -4,6 +4,13 @@ from __future__ import annotations
 import os
 import socket
 
+# READY and STOPPING change what systemd does: worth waiting a moment for. A STATUS or WATCHDOG
+# message is superseded by the next one, so a full queue drops it rather than stalling the daemon
+# (a Unix datagram queue holds 10 messages by default: a receiver that stops reading would
+# otherwise block the main loop on its next send).
+_WAIT_FOR = ("READY=1", "STOPPING=1")
+_WAIT_SECONDS = 1.0
+
 
 def notify(message: str) -> bool:
     address = os.environ.get("NOTIFY_SOCKET")
@@ -13,10 +20,11 @@ def notify(message: str) -> bool:
         address = "\0" + address[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.settimeout(_WAIT_SECONDS if any(m in message.split("\n") for m in _WAIT_FOR) else 0)
             sock.connect(address)
             sock.sendall(message.encode())
         return True
-    except OSError:
+    except OSError:   # no listener, or a full queue (BlockingIOError, socket.timeout)
         return False
 
 

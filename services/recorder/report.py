@@ -89,9 +89,9 @@ def status_line(snapshot: RecorderSnapshot) -> str:
         text += f"; {snapshot.clock_wait}"
     if snapshot.config_error:
         text += f"; .env rejected on reload, old settings kept: {snapshot.config_error}"
-    stuck = [camera_id for camera_id, c in snapshot.cameras.items()
+    stuck = [f"camera {camera_id} for {c.handoff_waiting_seconds:.0f}s" for camera_id, c in snapshot.cameras.items()
              if c.handoff_waiting_seconds > handoff_limit(snapshot.segment_duration)]
-    return text + (f"; hand-off stuck: camera {', '.join(stuck)}" if stuck else "")
+    return text + (f"; hand-off stuck: {', '.join(stuck)}" if stuck else "")
 
 
 def alert_conditions(snapshot: RecorderSnapshot, settings: AlertSettings) -> list[tuple[str, bool, str, float]]:

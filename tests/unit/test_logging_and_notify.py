@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,22 @@ def test_notify_sends_datagram(tmp_path, monkeypatch):
     monkeypatch.setenv("NOTIFY_SOCKET", path)
     assert sd_notify.notify("READY=1")
     assert server.recv(100) == b"READY=1"
+    server.close()
+
+
+def test_a_receiver_that_stops_reading_never_blocks_the_daemon(tmp_path, monkeypatch):
+    path = str(tmp_path / "notify.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    started = time.monotonic()
+    sent = [sd_notify.notify(f"STATUS={n} cameras recording") for n in range(200)]
+    assert time.monotonic() - started < 1.0
+    assert sent[0] and not all(sent)          # the queue filled up: the rest were dropped, not waited for
+    started = time.monotonic()
+    assert not sd_notify.notify("STOPPING=1")  # READY/STOPPING wait a moment for room, then give up
+    assert 0.9 < time.monotonic() - started < 3.0
+    assert server.recv(100) == b"STATUS=0 cameras recording"
     server.close()
 
 

@@ -38,7 +38,7 @@ def test_stuck_handoff_is_in_the_status_line_metrics_and_alerts():
 
     line = recorder.status_line(stuck)
     assert line.startswith("2/2 cameras recording")
-    assert "; hand-off stuck: camera 3" in line
+    assert "; hand-off stuck: camera 3 for 347s" in line
     assert "camera 4" not in line and ", 4" not in line
 
     assert stuck.stuck_handoffs() == [
