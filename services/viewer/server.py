@@ -4,7 +4,11 @@
 /api/day?date=D&tz=Z&in=utc|local   the timeline JSON of a day (timeline.py)
 /media/<camera>/<file>  one segment: the local copy, a redirect to a presigned URL for a plain
                         object, or an rclone-crypt object decrypted as it streams; byte ranges
-                        are served, which is what lets <video> seek
+                        are served, which is what lets <video> seek. With ?download=1 it is
+                        always streamed from here, as an attachment (what a browser that cannot
+                        play H.265 offers instead of the player)
+/api/codec/<camera>/<file>          the segment's video codec, read from its first bytes (codec.py)
+/api/status             this host's recorder, uploader, backlog and disk, as `status` (host_status.py)
 /clip?camera=N&start=T&end=T        the range as one MP4, cut like `clip` (attachment)
 
 Every response but a 401 needs VIEWER_TOKEN when one is set. The log names paths, never
@@ -35,8 +39,10 @@ from services.common.sd_notify import notify, watchdog_interval
 from services.common.spans import Span
 from services.crypt.keys import CryptError
 from services.viewer.auth import authorized, host_allowed
+from services.viewer.codec import Codecs
 from services.viewer.day import BadDay, parse_date, parse_zone
 from services.viewer.footage import Footage, Local, NothingRecorded, ViewerSettings
+from services.viewer.host_status import host_status
 from services.viewer.ranges import Unsatisfiable, byte_range
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -70,6 +76,7 @@ def security_headers(media_origin: str | None) -> dict[str, str]:
 class Handler(BaseHTTPRequestHandler):
     server_version = "camera-viewer"
     footage: Footage
+    codecs: Codecs
     headers_extra: dict[str, str]
     media_origin: str | None
 
@@ -119,7 +126,11 @@ class Handler(BaseHTTPRequestHandler):
             elif parts == ["api", "day"]:
                 self._day(query)
             elif parts[0] == "media" and len(parts) == 3 and parts[1].isdigit():
-                self._media(int(parts[1]), parts[2])
+                self._media(int(parts[1]), parts[2], query.get("download") == "1")
+            elif parts[:2] == ["api", "codec"] and len(parts) == 4 and parts[2].isdigit():
+                self._codec(int(parts[2]), parts[3])
+            elif parts == ["api", "status"]:
+                self._json(host_status(self.footage.layout, self.footage.settings.camera_names))
             elif parts == ["clip"]:
                 self._clip(query)
             else:
@@ -148,25 +159,30 @@ class Handler(BaseHTTPRequestHandler):
         day_zone = local_zone if query.get("in") == "local" else parse_zone("UTC")
         self._json(self.footage.day(day, day_zone, local_zone))
 
-    def _media(self, camera: int, filename: str) -> None:
+    def _codec(self, camera: int, filename: str) -> None:
         where = self.footage.locate(camera, filename)
+        self._json({"name": filename, **self.codecs.of(filename, where, self.footage.settings.source)})
+
+    def _media(self, camera: int, filename: str, download: bool = False) -> None:
+        where = self.footage.locate(camera, filename)
+        attachment = {"Content-Disposition": f'attachment; filename="{filename}"'} if download else {}
         if isinstance(where, Local):
             size = where.path.stat().st_size
             with open(where.path, "rb") as handle:
-                self._ranged(size, lambda first, last: _file_range(handle, first, last))
+                self._ranged(size, lambda first, last: _file_range(handle, first, last), attachment)
             return
         source = self.footage.settings.source
-        if not is_encrypted(where.key):
+        if not is_encrypted(where.key) and not download:
             url = presigned_url(source.client, source.bucket, where.key, self.footage.settings.presign_seconds)
             self._start(HTTPStatus.FOUND, extra={"Location": url, "Cache-Control": "no-store", "Content-Length": "0"})
             return
         self._ranged(plain_length(where.key, where.size),
-                     lambda first, last: plain_range(source, where.key, where.size, first, last))
+                     lambda first, last: plain_range(source, where.key, where.size, first, last), attachment)
 
-    def _ranged(self, size: int, read) -> None:
+    def _ranged(self, size: int, read, headers: dict[str, str] | None = None) -> None:
         wanted = byte_range(self.headers.get("Range"), size)
         first, last = wanted if wanted else (0, size - 1)
-        extra = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=3600"}
+        extra = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=3600", **(headers or {})}
         if wanted:
             extra["Content-Range"] = f"bytes {first}-{last}/{size}"
         chunks = read(first, last) if size else iter(())
@@ -240,7 +256,7 @@ class Supervised:
 
 def make_server(settings: ViewerSettings, footage: Footage | None = None) -> ThreadingHTTPServer:
     footage = footage or Footage(settings)
-    handler = type("ViewerHandler", (Handler,), {"footage": footage,
+    handler = type("ViewerHandler", (Handler,), {"footage": footage, "codecs": Codecs(),
                                                  "headers_extra": security_headers(media_origin(settings))})
     server_class = type("ViewerServer", (ThreadingHTTPServer,),
                         {"address_family": socket.AF_INET6 if ":" in settings.host else socket.AF_INET,

@@ -1,10 +1,13 @@
 """The viewer's pure parts: the day and its clocks, the timeline JSON, who may look, byte ranges,
-and ranged reads of rclone-crypt objects."""
+ranged reads of rclone-crypt objects, the codec of a segment's first bytes and this host's status."""
 from __future__ import annotations
 
 import base64
 import io
+import json
+import os
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -12,12 +15,17 @@ from services.bucket.catalog import StoredSegment, measure_stored
 from services.bucket.stream import BucketSource, plain_length, plain_range
 from services.commands import web
 from services.common.config import ConfigError, EnvReader
+from services.common.data_layout import DataLayout
 from services.common.segment_names import SegmentName
 from services.common.spans import Span
+from services.common.state_file import utc_iso, write_json_atomic
 from services.crypt.format import encrypt_bytes
 from services.crypt.keys import CryptError, derive_keys
 from services.viewer.auth import authorized, bind_problem, is_loopback
+from services.viewer.codec import Codecs, video_sample_entry
 from services.viewer.day import BadDay, day_span, hour_ticks, parse_zone, utc_days
+from services.viewer.footage import Local
+from services.viewer.host_status import host_status
 from services.viewer.ranges import Unsatisfiable, byte_range
 from services.viewer.timeline import CameraDay, camera_json
 
@@ -181,3 +189,72 @@ def test_without_a_token_only_a_loopback_host_is_served():
     for host in ("evil.example:8470", "192.168.1.5:8470", "", None):
         assert not host_allowed(host, None), host
     assert host_allowed("cameras.example:8470", "a-token-of-16-characters")
+
+
+# --- the codec of a segment's first bytes ------------------------------------------------------
+
+def box(kind: bytes, *children: bytes, payload: bytes = b"") -> bytes:
+    body = payload + b"".join(children)
+    return (8 + len(body)).to_bytes(4, "big") + kind + body
+
+
+def head_of(*tracks: tuple[bytes, bytes]) -> bytes:
+    """ftyp + moov with one trak per (handler, sample entry), then the start of a fragment."""
+    traks = [box(b"trak", box(b"tkhd", payload=bytes(84)),
+                 box(b"mdia", box(b"mdhd", payload=bytes(24)), box(b"hdlr", payload=bytes(8) + handler + bytes(13)),
+                     box(b"minf", box(b"stbl", box(b"stsd", box(entry, payload=bytes(78)),
+                                                   payload=bytes(4) + (1).to_bytes(4, "big"))))))
+             for handler, entry in tracks]
+    return box(b"ftyp", payload=b"isom") + box(b"moov", box(b"mvhd", payload=bytes(100)), *traks) + b"\0\0\1\0moof"
+
+
+def test_the_video_tracks_sample_entry_names_the_codec():
+    assert video_sample_entry(head_of((b"soun", b"mp4a"), (b"vide", b"hvc1"))) == "hvc1"
+    assert video_sample_entry(head_of((b"vide", b"avc1"), (b"soun", b"mp4a"))) == "avc1"
+    assert video_sample_entry(head_of((b"soun", b"mp4a"))) is None
+    whole = head_of((b"vide", b"hev1"))
+    assert video_sample_entry(whole[:len(whole) - 40]) is None       # the moov cut off: unknown, not a guess
+    assert video_sample_entry(box(b"ftyp", payload=b"isom") + box(b"mdat", payload=bytes(64))) is None
+
+
+def test_a_segments_codec_is_read_once():
+    reads = []
+
+    def read(where, source):
+        reads.append(where)
+        return head_of((b"vide", b"hvc1"))
+    codecs = Codecs(read)
+    where = Local(Path("camera_3_2026-01-25_12-00-00.mp4"))
+    assert codecs.of(where.path.name, where, None) == {"codec": "hevc", "entry": "hvc1"}
+    assert codecs.of(where.path.name, where, None) == {"codec": "hevc", "entry": "hvc1"}
+    assert len(reads) == 1
+
+
+# --- this host's status ------------------------------------------------------------------------
+
+def test_host_status_reads_the_state_files_as_status_does(tmp_path):
+    layout = DataLayout(tmp_path)
+    layout.state.mkdir(parents=True)
+    now = datetime(2026, 1, 25, 12, tzinfo=UTC).timestamp()
+    fresh = utc_iso(datetime.fromtimestamp(now - 5, UTC))
+    write_json_atomic(layout.state / "recorder.json", {"pid": os.getpid(), "updated_at": fresh, "cameras": {
+        "1": {"name": "door", "url": "rtsp://admin:***@cam/1", "state": "recording", "video_codec": "hevc"},
+        "2": {"name": "yard", "url": "rtsp://admin:***@cam/2", "state": "backoff", "reason": "timeout"}}})
+    write_json_atomic(layout.state / "uploader.json", {"pid": os.getpid(), "updated_at": utc_iso(
+        datetime.fromtimestamp(now - 300, UTC)), "endpoint": "https://s3.example", "last_error": {
+        "message": "failed rtsp://u:secret@x/y", "at": fresh}})
+    status = host_status(layout, {1: "door", 5: "garage"}, now)
+    assert status["recorder"]["running"] and not status["uploader"]["running"]
+    assert "stale" in status["uploader"]["text"]
+    assert list(status["cameras"]) == ["1", "2", "5"] and status["cameras"]["5"]["state"] == "unknown"
+    assert status["cameras"]["1"]["video_codec"] == "hevc"
+    assert "camera 2 is backoff (timeout)" in status["problems"] and "camera 5 is unknown" in status["problems"]
+    assert any(p.startswith("s3-uploader pid") for p in status["problems"])
+    text = json.dumps(status)
+    assert "rtsp://admin" not in text and "secret" not in text and "s3.example" not in text
+
+
+def test_host_status_without_state_files_says_so(tmp_path):
+    status = host_status(DataLayout(tmp_path / "missing"), {}, 1e9)
+    assert status["recorder"] == {"running": False, "text": "no state file (never started?)"}
+    assert status["cameras"] == {} and status["backlog"]["files"] == 0 and status["last_upload"] is None

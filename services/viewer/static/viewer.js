@@ -1,5 +1,7 @@
 // The footage viewer's page: timelines from /api/day, playback from /media/ in two <video>
-// elements (the next segment waits, loaded, behind the one playing), clips from /clip.
+// elements (the next segment waits, loaded, behind the one playing), clips from /clip. Each
+// segment's codec comes from /api/codec when it is opened (and the first of each camera's day):
+// H.265 is marked, and where this browser cannot play it a download link replaces the player.
 "use strict";
 
 const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -109,9 +111,66 @@ function draw() {
     box.append(title, bar, axis(day));
     if (camera.gaps.length) box.append(gapList(camera));
     root.append(box);
+    if (camera.pieces.length) {
+      codecOf(camera.camera, camera.pieces[0]).then((info) => markCamera(camera.camera, info));
+    }
+    for (const piece of camera.pieces.slice(1)) {
+      if (codecs.has(codecKey(camera.camera, piece))) codecOf(camera.camera, piece);   // known: mark again
+    }
   }
   drawSelection();
   drawCursor();
+}
+
+// ---- codecs ------------------------------------------------------------------------------------
+const hevcPlayable = ["hvc1", "hev1", "hvc1.1.6.L93.B0", "hev1.1.6.L93.B0"]
+  .some((c) => screens[0].canPlayType(`video/mp4; codecs="${c}"`) !== "");
+const codecs = new Map();   // "camera/segment" -> promise of {codec, entry}, asked once per page
+const codecKey = (cameraId, piece) => `${cameraId}/${piece.name}`;
+const playable = (info) => info.codec !== "hevc" || hevcPlayable;
+
+function codecOf(cameraId, piece) {
+  const key = codecKey(cameraId, piece);
+  if (!codecs.has(key)) {
+    codecs.set(key, fetch(`/api/codec/${cameraId}/${encodeURIComponent(piece.name)}`, { cache: "no-store" })
+      .then((r) => (r.ok ? r.json() : { codec: null })).catch(() => ({ codec: null })));
+  }
+  return codecs.get(key).then((info) => { piece.codec = info; markPiece(cameraId, piece, info); return info; });
+}
+
+function markPiece(cameraId, piece, info) {
+  const selector = `.camera[data-camera="${cameraId}"] .piece[data-name="${CSS.escape(piece.name)}"]`;
+  const element = document.querySelector(selector);
+  if (!element || !info.codec) return;
+  element.dataset.codec = info.codec;
+  if (info.codec !== "hevc" || element.classList.contains("hevc")) return;
+  element.classList.add("hevc");
+  element.classList.toggle("unplayable", !hevcPlayable);
+  element.title += hevcPlayable ? " (H.265)" : " (H.265: this browser cannot play it, a click offers a download)";
+}
+
+function markCamera(cameraId, info) {
+  const box = document.querySelector(`.camera[data-camera="${cameraId}"]`);
+  if (!box || !info.codec) return;
+  box.dataset.codec = info.codec;
+  if (info.codec !== "hevc" || box.querySelector(".title .codec")) return;
+  const badge = document.createElement("span");
+  badge.className = `codec${hevcPlayable ? "" : " unplayable"}`;
+  badge.textContent = hevcPlayable ? "H.265" : "H.265: not playable in this browser, download instead";
+  box.querySelector(".title").append(badge);
+}
+
+function offerDownload(camera, index, info) {
+  const piece = camera.pieces[index];
+  state.play = null;
+  screens.forEach((video) => video.pause());
+  $("player").hidden = true;
+  $("download-why").textContent = `Camera ${camera.camera}, segment ${piece.name} (${both(piece.start)}) is ` +
+    `H.265 ('${info.entry}'), which this browser cannot play.`;
+  $("download-link").href = `${mediaUrl(camera.camera, piece)}?download=1`;
+  const q = new URLSearchParams({ camera: camera.camera, start: Math.floor(piece.start), end: Math.ceil(piece.end) });
+  $("download-clip").href = `/clip?${q}`;
+  $("download").hidden = false;
 }
 
 function axis(day) {
@@ -212,15 +271,26 @@ function load(video, camera, index, offset) {
   video.load();
 }
 
+let opening = 0;   // the latest click wins when codecs arrive out of order
 function playAt(cameraId, t) {
   const camera = cameraOf(cameraId);
   if (!camera || !camera.pieces.length) return;
   const index = pieceFor(camera, t);
   if (index < 0) return;
   const piece = camera.pieces[index];
-  const offset = Math.max(0, t - piece.start);
+  const offset = Math.max(0, t - piece.start), mine = ++opening;
+  codecOf(cameraId, piece).then((info) => {
+    if (mine !== opening) return;
+    if (playable(info)) play(camera, index, offset);
+    else offerDownload(camera, index, info);
+  });
+}
+
+function play(camera, index, offset) {
+  const cameraId = camera.camera, piece = camera.pieces[index];
   const [active, standby] = screens;
   state.play = { camera: cameraId, index };
+  $("download").hidden = true;
   $("player").hidden = false;
   active.hidden = false;
   standby.hidden = true;
@@ -236,12 +306,20 @@ function prepareNext() {
   const camera = cameraOf(state.play.camera), next = state.play.index + 1;
   if (next >= camera.pieces.length) return;
   const current = camera.pieces[state.play.index], following = camera.pieces[next];
-  load(screens[1], camera, next, Math.max(0, current.end - following.start));   // overlapping segments
+  codecOf(camera.camera, following).then((info) => {
+    const still = state.play && state.play.camera === camera.camera && state.play.index + 1 === next;
+    if (still && playable(info)) load(screens[1], camera, next, Math.max(0, current.end - following.start));
+  });
 }
 
 function advance() {
   const camera = cameraOf(state.play && state.play.camera);
   if (!camera || state.play.index + 1 >= camera.pieces.length) return;
+  const following = camera.pieces[state.play.index + 1];
+  if (!following.codec || !playable(following.codec)) {   // not prepared behind this one
+    playAt(camera.camera, Math.max(following.start, camera.pieces[state.play.index].end));
+    return;
+  }
   screens.reverse();
   const [active, standby] = screens;
   state.play.index += 1;
@@ -289,7 +367,7 @@ function jumpGap(direction) {
 }
 
 document.addEventListener("keydown", (event) => {
-  if (event.target.tagName === "INPUT" || event.altKey || event.ctrlKey || event.metaKey) return;
+  if (event.target.tagName === "INPUT" || event.altKey || event.ctrlKey || event.metaKey || $("footage").hidden) return;
   const t = now();
   if (event.key === "ArrowRight" && t !== null) playAt(state.play.camera, t + 10);
   else if (event.key === "ArrowLeft" && t !== null) playAt(state.play.camera, t - 10);
@@ -322,6 +400,7 @@ window.viewerState = () => ({
   time: now(), paused: screens[0].paused, currentTime: screens[0].currentTime, ready: screens[0].dataset.ready === "1",
   src: screens[0].currentSrc, loaded: Boolean(state.day), zone, readyState: screens[0].readyState,
   error: screens[0].error && `${screens[0].error.code} ${screens[0].error.message}`,
+  hevcPlayable, download: $("download").hidden ? null : $("download-link").getAttribute("href"),
 });
 
 (async () => {
