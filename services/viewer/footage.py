@@ -4,10 +4,11 @@ A day is listed the way `coverage` lists it (`stored_spans`, `measure_stored`); 
 played from its local copy while one exists, else from the bucket; a clip is cut as `clip`
 cuts it (`plan_clip`, `piece_files`, `write_clip`).
 
-A day's bucket listing (its cameras and stored segments) is kept in memory, least recently used
-first out: a day that ended more than a segment and an upload delay ago for minutes (it no
-longer changes, or seldom: a backlog uploaded late), today for a few seconds, so that a new
-segment shows up on the next reload while many requests for the same page list only once.
+A day's bucket listing (its cameras and stored segments) is kept in memory, at most 16 days, the
+least recently used first out, and none past its time: a day that ended more than a segment and
+an upload delay ago for minutes (it no longer changes, or seldom: a backlog uploaded late), today
+for a few seconds, so that a new segment shows up on the next reload while many requests for the
+same page list only once.
 """
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ class CachePolicy:
     past_seconds: float = 300.0     # a day that ended before the settle time
     today_seconds: float = 5.0      # a day still being recorded or uploaded
     settle_seconds: float = 600.0   # upload delay after a day's last segment closed
-    days: int = 32                  # entries kept (one per day, zone and camera set)
+    days: int = 16                  # entries kept (one per day, zone and camera set): ~1 MB each
+                                    # for 4 cameras x 144 segments
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class Footage:
         with self._lock:
             self._days[key] = found
             self._days.move_to_end(key)
+            for old in [old for old, listed in self._days.items() if listed.expires <= self._clock()]:
+                del self._days[old]   # no memory held for a day nobody looks at
             while len(self._days) > self._policy.days:
                 self._days.popitem(last=False)
         return found

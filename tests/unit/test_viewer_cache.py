@@ -139,3 +139,14 @@ def test_a_failed_listing_is_not_kept(bucket, tmp_path):
                                      {}, "127.0.0.1", 0, None)
     page = viewer.day(YESTERDAY, UTC, UTC)
     assert page["problem"] is None and names(page, 1) == [first]
+
+
+def test_a_day_past_its_time_is_let_go(bucket, tmp_path):
+    client, calls = bucket
+    clocks = Clocks()
+    viewer = footage(client, tmp_path, clocks)
+    viewer.day(date(2026, 1, 20), UTC, UTC)
+    viewer.day(date(2026, 1, 21), UTC, UTC)
+    clocks.advance(CachePolicy().past_seconds + 1)
+    viewer.day(date(2026, 1, 22), UTC, UTC)
+    assert len(viewer._days) == 1   # the two expired days hold no memory any more
