@@ -130,4 +130,5 @@ class TcpProxy:
             except (KeyError, ValueError):
                 pass
         link.close()
-        self._links.remove(link)
+        if link in self._links:   # both ends can be ready in one select(): the second finds it dropped
+            self._links.remove(link)
