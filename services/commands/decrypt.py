@@ -100,11 +100,17 @@ def decrypt(args: argparse.Namespace, keys: CryptKeys | None, client: Any | None
     except FileNotFoundError as exc:
         return _fail(str(exc) if str(exc).startswith("s3://") else f"{exc.filename or args.source}: no such file")
     except OSError as exc:
-        return _fail(f"{exc.filename or args.source}: {exc.strerror or exc.__class__.__name__}")
+        if not type(exc).__module__.startswith(("botocore", "urllib3")):   # theirs (TLS, connection) are OSErrors too
+            return _fail(f"{exc.filename or args.source}: {exc.strerror or exc.__class__.__name__}")
+        return _fail_s3(exc, args.source)
     except Exception as exc:  # boto3/botocore errors: classified, one line
-        from services.bucket.client import classify
+        return _fail_s3(exc, args.source)
 
-        return _fail(str(classify(exc, f"reading {args.source}")))
+
+def _fail_s3(exc: BaseException, source: str) -> int:
+    from services.bucket.client import classify
+
+    return _fail(str(classify(exc, f"reading {source}")))
 
 
 def _decrypt_local(source: Path, output: str, keys: CryptKeys) -> int:

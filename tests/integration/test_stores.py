@@ -203,6 +203,11 @@ def other_commands_over_https(server: S3Server, values: dict, tmp_path: Path, te
     assert code == 1 and "(BucketAlreadyExists) when calling the PutBucketLifecycleConfiguration" in out, out
 
     plain = tmp_path / "decrypted.mp4"
+    untrusted = write_env(tmp_path / "more-untrusted.env", {k: v for k, v in {
+        **values, "ENCRYPTION_PASSWORD": PASSWORD, "ENCRYPTION_SALT": SALT}.items() if k != "S3_CA_BUNDLE"})
+    code, out = run_module("services", "decrypt", f"s3://{BUCKET}/{sealed_key.removesuffix('.bin')}",
+                           "-o", str(plain), env_file=untrusted)
+    assert code == 1 and "not trusted" in out and "S3_CA_BUNDLE" in out and not plain.exists(), out
     code, out = run_module("services", "decrypt", f"s3://{BUCKET}/{sealed_key.removesuffix('.bin')}",
                            "-o", str(plain), env_file=env)
     assert code == 0 and f"from s3://{BUCKET}/{sealed_key}" in out, out
