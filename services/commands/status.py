@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -11,7 +10,7 @@ from pathlib import Path
 
 from services.common.config import EnvReader
 from services.common.data_layout import DataLayout
-from services.common.state_file import read_snapshot, to_jsonable
+from services.common.state_file import pid_alive, read_snapshot, to_jsonable
 from services.recorder.camera_clock import describe, warning
 from services.recorder.report import STATE_FILE as RECORDER_STATE_FILE
 from services.recorder.report import RecorderSnapshot
@@ -40,18 +39,6 @@ class Report:
         return 1 if self.problems else 0
 
 
-def _pid_alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def human_bytes(count: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(count) < 1024 or unit == "TB":
@@ -76,7 +63,7 @@ def service_state(snapshot: RecorderSnapshot | UploaderSnapshot | None, now: flo
     if snapshot is None:
         return False, "no state file (never started?)"
     age = now - snapshot.updated_at.timestamp()
-    if not _pid_alive(snapshot.pid):
+    if not pid_alive(snapshot.pid):
         return False, f"not running (last update {human_age(age)})"
     if age > STALE_AFTER:
         return False, f"pid {snapshot.pid} alive but its state is stale ({human_age(age)})"

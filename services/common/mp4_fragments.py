@@ -112,13 +112,13 @@ def trim_torn_tail(path: Path) -> Mp4Inspection:
     return result
 
 
-def _children(data: bytes, start: int, end: int):
-    """(type, payload start, payload end) of the boxes inside data[start:end]."""
+def child_boxes(data: bytes, start: int, end: int):
+    """(type, payload start, payload end) of the complete boxes inside data[start:end]."""
     offset = start
     while offset + 8 <= end:
         size, kind = struct.unpack_from(">I4s", data, offset)
         header = 8
-        if size == 1:
+        if size == 1 and offset + 16 <= end:
             (size,) = struct.unpack_from(">Q", data, offset + 8)
             header = 16
         elif size == 0:
@@ -129,26 +129,27 @@ def _children(data: bytes, start: int, end: int):
         offset += size
 
 
-def _find(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    return next(((s, e) for k, s, e in _children(data, start, end) if k == kind), None)
+def find_box(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
+    """(payload start, payload end) of the first `kind` box inside data[start:end]."""
+    return next(((s, e) for k, s, e in child_boxes(data, start, end) if k == kind), None)
 
 
 def _video_track(moov: bytes) -> tuple[int, int, int] | None:
     """(track id, timescale, default sample duration) of the first video track."""
     defaults = {}
-    mvex = _find(moov, 0, len(moov), b"mvex")
+    mvex = find_box(moov, 0, len(moov), b"mvex")
     if mvex:
-        for kind, s, e in _children(moov, *mvex):
+        for kind, s, e in child_boxes(moov, *mvex):
             if kind == b"trex":
                 track_id, _, duration = struct.unpack_from(">III", moov, s + 4)
                 defaults[track_id] = duration
-    for kind, s, e in _children(moov, 0, len(moov)):
+    for kind, s, e in child_boxes(moov, 0, len(moov)):
         if kind != b"trak":
             continue
-        tkhd, mdia = _find(moov, s, e, b"tkhd"), _find(moov, s, e, b"mdia")
+        tkhd, mdia = find_box(moov, s, e, b"tkhd"), find_box(moov, s, e, b"mdia")
         if not tkhd or not mdia:
             continue
-        hdlr, mdhd = _find(moov, *mdia, b"hdlr"), _find(moov, *mdia, b"mdhd")
+        hdlr, mdhd = find_box(moov, *mdia, b"hdlr"), find_box(moov, *mdia, b"mdhd")
         if not hdlr or not mdhd or moov[hdlr[0] + 8:hdlr[0] + 12] != b"vide":
             continue
         version = moov[tkhd[0]]
@@ -160,7 +161,7 @@ def _video_track(moov: bytes) -> tuple[int, int, int] | None:
 
 
 def _traf_duration(data: bytes, start: int, end: int, track_id: int, default: int) -> int:
-    tfhd = _find(data, start, end, b"tfhd")
+    tfhd = find_box(data, start, end, b"tfhd")
     if not tfhd:
         return 0
     flags = int.from_bytes(data[tfhd[0] + 1:tfhd[0] + 4], "big")
@@ -170,7 +171,7 @@ def _traf_duration(data: bytes, start: int, end: int, track_id: int, default: in
     if flags & 0x8:
         default = struct.unpack_from(">I", data, offset)[0]
     total = 0
-    for kind, s, e in _children(data, start, end):
+    for kind, s, e in child_boxes(data, start, end):
         if kind != b"trun":
             continue
         flags = int.from_bytes(data[s + 1:s + 4], "big")
@@ -212,7 +213,7 @@ def _video_duration(path: Path) -> float | None:
                 if kind == b"moov":
                     track = _video_track(payload)
                 elif track is not None:
-                    for child, s, e in _children(payload, 0, len(payload)):
+                    for child, s, e in child_boxes(payload, 0, len(payload)):
                         if child == b"traf":
                             total += _traf_duration(payload, s, e, track[0], track[2])
             offset += box_size

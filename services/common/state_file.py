@@ -128,3 +128,16 @@ def read_snapshot(path: Path, kind: type[T]) -> T | None:
 
 def publish_snapshot(path: Path, snapshot: Any) -> None:
     publish(path, to_jsonable(snapshot))
+
+
+def pid_alive(pid: object) -> bool:
+    """Is the process a state file names still there? (Another user's counts: EPERM means it exists.)"""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -7,11 +7,11 @@ HEAD_BYTES (one crypt block) is enough, and the answer is kept per file name (a 
 """
 from __future__ import annotations
 
-import struct
 import threading
 from pathlib import Path
 
 from services.bucket.stream import BucketSource, plain_length, plain_range
+from services.common.mp4_fragments import child_boxes, find_box
 from services.viewer.footage import Local, Remote
 
 HEAD_BYTES = 64 * 1024
@@ -20,43 +20,22 @@ FAMILIES = {b"avc1": "h264", b"avc3": "h264", b"hvc1": "hevc", b"hev1": "hevc", 
 _PATH = (b"trak", b"mdia", b"minf", b"stbl", b"stsd")
 
 
-def _boxes(data: bytes, start: int, end: int):
-    """(type, payload start, payload end) of the complete boxes in data[start:end]."""
-    offset = start
-    while offset + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, offset)
-        header = 8
-        if size == 1 and offset + 16 <= end:
-            (size,) = struct.unpack_from(">Q", data, offset + 8)
-            header = 16
-        elif size == 0:
-            size = end - offset
-        if size < header or offset + size > end:
-            return
-        yield kind, offset + header, offset + size
-        offset += size
-
-
-def _child(data: bytes, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
-    return next(((s, e) for k, s, e in _boxes(data, start, end) if k == kind), None)
-
-
 def video_sample_entry(head: bytes) -> str | None:
     """The four-character code of the first video track's sample entry ('hvc1', 'avc1', ...), or
     None when the first bytes hold no complete `moov` (a classic MP4 with its index at the end)."""
-    moov = _child(head, 0, len(head), b"moov")
+    moov = find_box(head, 0, len(head), b"moov")
     if moov is None:
         return None
-    for kind, start, end in _boxes(head, *moov):
+    for kind, start, end in child_boxes(head, *moov):
         if kind != b"trak":
             continue
-        mdia = _child(head, start, end, b"mdia")
-        hdlr = mdia and _child(head, *mdia, b"hdlr")
+        mdia = find_box(head, start, end, b"mdia")
+        hdlr = mdia and find_box(head, *mdia, b"hdlr")
         if not hdlr or head[hdlr[0] + 8:hdlr[0] + 12] != b"vide":
             continue
         box: tuple[int, int] | None = (start, end)
         for name in _PATH[1:]:
-            box = box and _child(head, *box, name)
+            box = box and find_box(head, *box, name)
         if box is None or box[0] + 16 > box[1]:   # version+flags, entry count, then the first entry
             return None
         return head[box[0] + 12:box[0] + 16].decode("latin-1")

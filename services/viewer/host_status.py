@@ -8,14 +8,13 @@ and every message goes through `redact`.
 """
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
 
 from services.common.data_layout import DataLayout
 from services.common.redact import redact
-from services.common.state_file import parse_utc, read_json
+from services.common.state_file import parse_utc, pid_alive, read_json
 
 RECORDER_FILE, UPLOADER_FILE = "recorder.json", "uploader.json"   # the daemons' STATE_FILE names
 STALE_AFTER = 30.0                  # as `status`: seconds without an update before a daemon counts as down
@@ -23,18 +22,6 @@ BACKLOG_MAX_AGE = 3600.0            # `status`'s defaults (STATUS_BACKLOG_MAX_MI
 MIN_FREE_BYTES = 2 * 1024**3
 CAMERA_FIELDS = ("name", "state", "reason", "fps", "bitrate", "restarts", "video_codec", "audio", "segments",
                  "last_segment", "camera_clock_offset")
-
-
-def _pid_alive(pid: object) -> bool:
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _age(now: float, text: object) -> float | None:
@@ -52,7 +39,7 @@ def service(snapshot: object, now: float) -> dict:
         return {"running": False, "text": "no state file (never started?)"}
     age = _age(now, snapshot.get("updated_at"))
     pid = snapshot.get("pid")
-    if age is None or not _pid_alive(pid):
+    if age is None or not pid_alive(pid):
         return {"running": False, "text": f"not running (last update {age:.0f} s ago)" if age is not None
                 else "not running", "updated_age": age}
     if age > STALE_AFTER:

@@ -21,7 +21,7 @@ from services.common.mp4_fragments import video_duration
 from services.common.segment_names import SegmentName
 from services.crypt.format import encrypt_bytes
 from services.crypt.keys import derive_keys
-from tests.support.browser import Browser, chromium
+from tests.support.browser import Browser, chromium, get
 from tests.support.media import decode_errors, make_segment, video_stream_duration
 from tests.support.processes import run_module, stop_pid, wait_for, write_env
 from tests.support.s3_server import S3Server, free_port
@@ -88,15 +88,6 @@ def browser(site):
     chrome = Browser(site["url"] + "?date=2026-01-25", environment={**os.environ, "TZ": "Europe/Berlin"})
     yield chrome
     chrome.close()
-
-
-def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, error.read(), dict(error.headers)
 
 
 def coverage_json(env: Path, camera: int) -> dict:

@@ -7,8 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from services.common.state_file import utc_iso, write_json_atomic
 from services.crypt.format import encrypt_bytes
 from services.crypt.keys import derive_keys
 from services.viewer.codec import file_codec
-from tests.support.browser import Browser, chromium
+from tests.support.browser import Browser, chromium, get
 from tests.support.media import codecs, make_segment
 from tests.support.processes import stop_pid, wait_for, write_env
 from tests.support.s3_server import S3Server, free_port
@@ -51,15 +49,6 @@ def make_hevc_segment(path: Path, seconds: float = 4.0) -> Path:
                     "-c:v", "libx265", "-x265-params", "log-level=error", "-tag:v", "hvc1", "-g", "10", "-an",
                     "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-y", str(path)], check=True)
     return path
-
-
-def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, error.read(), dict(error.headers)
 
 
 def write_state(data: Path, cameras: dict[str, dict]) -> None:

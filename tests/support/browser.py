@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
@@ -117,3 +118,13 @@ class Browser:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict]:
+    """A plain GET beside the browser (the page's own API): (status, body, headers), errors included."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
