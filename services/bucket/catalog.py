@@ -95,7 +95,11 @@ def list_segments(client: Any, bucket: str, prefix: str, camera_id: int, window:
             day += timedelta(days=1)
     except Exception as exc:  # noqa: BLE001 - reported as one line by the caller
         raise classify(exc, f"listing s3://{bucket}/{prefix}") from None
-    return sorted(found, key=lambda s: (s.name.start, s.key))
+    found.sort(key=lambda s: (s.name.start, s.key))
+    # Of those that start before the window only the last can reach into it (a camera's segments
+    # follow one another): the others would each cost a HEAD for nothing.
+    before = [s for s in found if s.name.start < window.start]
+    return before[-1:] + found[len(before):]
 
 
 def with_durations(client: Any, bucket: str, segments: list[StoredSegment]) -> list[StoredSegment]:
