@@ -17,7 +17,7 @@ from services.commands.status import human_bytes
 from services.common.clock import gather
 from services.common.config import ConfigError, EnvReader, unknown_key_line
 from services.common.data_layout import DataLayout, MoveMethod
-from services.common.filesystem import largest_segment, probe_filesystem
+from services.common.filesystem import probe_filesystem, too_small_for
 from services.recorder.camera_clock import describe, warning
 from services.recorder.clock_wait import floor_paths
 from services.recorder.config import CameraConfig, RecorderConfig, read_recorder_config
@@ -116,11 +116,10 @@ def check_filesystem(layout: DataLayout, segment_seconds: int) -> Check:
     if found.problem or found.move is None:
         return Check("fail", "file system", f"{where}: {found.problem}",
                      "point DATA_DIR at a writable local disk (ext4, exFAT, FAT32, NTFS, NFS or SMB)")
-    if found.max_file_bytes is not None and largest_segment(segment_seconds) > found.max_file_bytes:
-        return Check("fail", "file system",
-                     f"{where} holds files up to {human_bytes(found.max_file_bytes)}; a {segment_seconds} s segment "
-                     f"of a 20 Mbit/s camera is {human_bytes(largest_segment(segment_seconds))}",
-                     "lower SEGMENT_DURATION, or format the disk exFAT or ext4")
+    too_small = too_small_for(found.max_file_bytes, segment_seconds, where)
+    if too_small:
+        text, _, hint = too_small.rpartition(": ")
+        return Check("fail", "file system", text, hint)
     detail = f"{where}: moves by {found.move.value}, fsync works"
     if found.move is MoveMethod.CHECKED_RENAME:
         return Check("warn", "file system", detail + " (no atomic no-replace rename: safe while one recorder and "

@@ -1,4 +1,4 @@
-"""What the file system under DATA_DIR can do, found by trying it (for `doctor`).
+"""What the file system under DATA_DIR can do, found by trying it (for `doctor`; the size limit also at start).
 
 USB disks and SD cards come formatted exFAT or FAT32, NAS folders are NFS or SMB: they differ
 in hard links, rename flags, fsync, free space and the largest file. Each is tried on a small
@@ -53,6 +53,23 @@ def mount_of(path: Path, mounts: str | None = None) -> tuple[str, str]:
 
 def largest_segment(segment_seconds: int) -> int:
     return segment_seconds * HIGH_BITRATE_BYTES_PER_SECOND
+
+
+def too_small_for(max_file_bytes: int | None, segment_seconds: int, where: str) -> str:
+    """Why a file system whose largest file is `max_file_bytes` cannot hold a segment ("" if it can)."""
+    if max_file_bytes is None or largest_segment(segment_seconds) <= max_file_bytes:
+        return ""
+    return (f"{where} holds files up to {max_file_bytes / 1024**3:.1f} GB; a {segment_seconds} s segment of a "
+            f"20 Mbit/s camera is {largest_segment(segment_seconds) / 1024**3:.1f} GB: lower SEGMENT_DURATION, "
+            "or format the disk exFAT or ext4")
+
+
+def start_refusal(folder: Path, segment_seconds: int) -> str:
+    """Why the recorder must not start on this file system ("" if it may), found without writing:
+    FAT's 4 GiB file limit against the longest segment. Nothing is written here, so a full disk,
+    which the uploader can clear, never stops a start (`doctor` tries the rest)."""
+    point, fstype = mount_of(folder)
+    return too_small_for(SMALL_FILE_LIMIT.get(fstype), segment_seconds, f"{fstype} at {point}")
 
 
 def probe_filesystem(folder: Path) -> FileSystemReport:

@@ -5,8 +5,15 @@ import argparse
 import sys
 from typing import Callable, TypeVar
 
-from services.common.config import (EX_CONFIG, CommonConfig, ConfigError, ConfigIssue, EnvReader, load_env,
-                                    unknown_key_line)
+from services.common.config import (
+    EX_CONFIG,
+    CommonConfig,
+    ConfigError,
+    ConfigIssue,
+    EnvReader,
+    load_env,
+    unknown_key_line,
+)
 from services.common.log_output import LogFile, print_crash, print_error, read_log_file
 
 T = TypeVar("T")
@@ -40,10 +47,13 @@ def _report(error: ConfigError) -> None:
     print_error("\n".join(error.lines()))
 
 
-def run_daemon(service: str, role: str, common: CommonConfig, run: Callable[[], int]) -> int:
+def run_daemon(service: str, role: str, common: CommonConfig, run: Callable[[], int],
+               segment_seconds: int | None = None) -> int:
     """The folders, logging (and a warning per unknown .env key), then the per-DATA_DIR lock of
-    `role`, then `run`; folders that cannot be made are a config error (78), a held lock is one
-    line and 75. Only daemons make the folders: commands that only read leave none behind."""
+    `role`, then `run`; folders that cannot be made, or (given `segment_seconds`, the recorder)
+    a file system whose largest file is smaller than a segment can grow, are a config error (78),
+    a held lock is one line and 75. Only daemons make the folders: commands that only read leave
+    none behind."""
     from loguru import logger
 
     from services.common.daemon_lock import AlreadyRunning, DaemonLock
@@ -53,6 +63,10 @@ def run_daemon(service: str, role: str, common: CommonConfig, run: Callable[[], 
 
     layout = DataLayout(common.data_dir)
     problem = layout.prepare()
+    if not problem and segment_seconds is not None:
+        from services.common.filesystem import start_refusal
+
+        problem = start_refusal(layout.completed, segment_seconds)
     if problem:
         _report(ConfigError([ConfigIssue(DATA_DIR.name, problem)]))
         return EX_CONFIG

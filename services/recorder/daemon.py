@@ -288,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_config_or_exit(args.env_file, read_recorder_config)
     return run_daemon("video-recorder", "recorder", config.common,
-                      lambda: Recorder(config, lambda: reread(args.env_file, read_recorder_config)).run())
+                      lambda: Recorder(config, lambda: reread(args.env_file, read_recorder_config)).run(),
+                      segment_seconds=config.segment_duration)
 
 
 if __name__ == "__main__":

@@ -42,3 +42,19 @@ def test_a_folder_that_refuses_writes_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(filesystem.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(5, "Input/output error")))
     check = check_filesystem(layout, 600)
     assert check.level == "fail" and "Input/output error" in check.detail
+
+
+def test_the_recorder_refuses_to_start_where_a_segment_cannot_fit(tmp_path, monkeypatch, capsys):
+    """A FAT32 DATA_DIR with hour-long segments: one line naming DATA_DIR and 78, before any
+    camera starts; 10-min segments start. Nothing is written to find out (a full disk starts)."""
+    from services.common.config import CommonConfig
+    from services.common.startup import run_daemon
+
+    monkeypatch.setattr(filesystem, "mount_of", lambda path: ("/media/usb", "vfat"))
+    common = CommonConfig(data_dir=tmp_path / "data", log_level="INFO", unknown_keys=())
+    ran = []
+    assert run_daemon("video-recorder", "recorder-test", common, lambda: ran.append(1) or 0, segment_seconds=3600) == 78
+    err = capsys.readouterr().err
+    assert ran == [] and "DATA_DIR" in err and "vfat at /media/usb holds files up to 4.0 GB" in err
+    assert "lower SEGMENT_DURATION" in err and "Traceback" not in err
+    assert filesystem.start_refusal(tmp_path, 600) == ""   # 1.5 GB fits
