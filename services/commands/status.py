@@ -7,6 +7,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from services.common.config import EnvReader
 from services.common.data_layout import DataLayout
@@ -151,9 +152,10 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
     kept = backlog(layout.uploaded)
     report.lines.append(f"kept locally    {kept['files']} uploaded files, {human_bytes(kept['bytes'])}")
 
-    report.data.update(recorder_running=rec_ok, uploader_running=up_ok, backlog=queue,
-                       backlog_oldest_age=oldest_age,
+    report.data.update(recorder_running=rec_ok, uploader_running=up_ok, recorder_status=rec_text,
+                       uploader_status=up_text, backlog=queue, backlog_oldest_age=oldest_age, kept=kept,
                        last_upload=to_jsonable(last_success),
+                       last_error=to_jsonable(uploader.last_error) if uploader else None,
                        disk_free=disk.free, disk_total=disk.total, problems=report.problems,
                        warnings=report.warnings)
     report.lines.append("")
@@ -181,20 +183,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def read_thresholds(env: EnvReader) -> Thresholds:
+    """STATUS_BACKLOG_MAX_MINUTES, MIN_FREE_DISK_MB and CAMERA_CLOCK_WARN_SECONDS (also the viewer's)."""
+    from services.common.settings import CAMERA_CLOCK_WARN_SECONDS, MIN_FREE_DISK_MB, STATUS_BACKLOG_MAX_MINUTES
+
+    return Thresholds(backlog_max_age=env.get(STATUS_BACKLOG_MAX_MINUTES) * 60.0,
+                      min_free_bytes=env.get(MIN_FREE_DISK_MB) * 1024 * 1024,
+                      camera_clock_warn=env.get(CAMERA_CLOCK_WARN_SECONDS))
+
+
+def unconfigured_camera_ids(layout: DataLayout, named: Iterable[int]) -> list[int]:
+    """The cameras to report from a .env without camera URLs (the uploader's, which names them by
+    CAMERA_<N>_NAME only): the named ones and those the recorder's state file lists."""
+    recorder = read_snapshot(layout.state / RECORDER_STATE_FILE, RecorderSnapshot)
+    listed = {int(camera_id) for camera_id in (recorder.cameras if recorder else {}) if camera_id.isdigit()}
+    return sorted(set(named) | listed)
+
+
 def read_settings(env: EnvReader) -> Settings:
     """The recorder's cameras and DATA_DIR (no bucket settings: status works without them)."""
     from services.common.config import read_common
-    from services.common.settings import (
-        CAMERA_CLOCK_WARN_SECONDS,
-        MIN_FREE_DISK_MB,
-        SOURCE_DIRS,
-        STATUS_BACKLOG_MAX_MINUTES,
-    )
+    from services.common.settings import SOURCE_DIRS
     from services.recorder.config import read_recorder_config
 
-    thresholds = Thresholds(backlog_max_age=env.get(STATUS_BACKLOG_MAX_MINUTES) * 60.0,
-                            min_free_bytes=env.get(MIN_FREE_DISK_MB) * 1024 * 1024,
-                            camera_clock_warn=env.get(CAMERA_CLOCK_WARN_SECONDS))
+    thresholds = read_thresholds(env)
     if env.get(SOURCE_DIRS):   # another recorder writes: no cameras of ours to read
         common = read_common(env)
         env.check()

@@ -45,6 +45,7 @@ class ViewerSettings:
     port: int
     token: str | None
     presign_seconds: int = 3600
+    status_data: Callable[[], dict] | None = None   # `status --json`'s data (web passes it); None: no status tab
 
 
 @dataclass(frozen=True)

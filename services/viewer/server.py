@@ -8,7 +8,8 @@
                         always streamed from here, as an attachment (what a browser that cannot
                         play H.265 offers instead of the player)
 /api/codec/<camera>/<file>          the segment's video codec, read from its first bytes (codec.py)
-/api/status             this host's recorder, uploader, backlog and disk, as `status` (host_status.py)
+/api/status             this host's recorder, uploader, backlog and disk: `status`'s own figures, from
+                        the callable `web` gives (host_status.py; 404 without one)
 /clip?camera=N&start=T&end=T        the range as one MP4, cut like `clip` (attachment)
 
 Every response but a 401 needs VIEWER_TOKEN when one is set. The log names paths, never
@@ -42,7 +43,7 @@ from services.viewer.auth import authorized, host_allowed
 from services.viewer.codec import Codecs
 from services.viewer.day import BadDay, parse_date, parse_zone
 from services.viewer.footage import Footage, Local, NothingRecorded, ViewerSettings
-from services.viewer.host_status import host_status
+from services.viewer.host_status import NO_STATUS, page_status
 from services.viewer.ranges import Unsatisfiable, byte_range
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -130,7 +131,7 @@ class Handler(BaseHTTPRequestHandler):
             elif parts[:2] == ["api", "codec"] and len(parts) == 4 and parts[2].isdigit():
                 self._codec(int(parts[2]), parts[3])
             elif parts == ["api", "status"]:
-                self._json(host_status(self.footage.layout, self.footage.settings.camera_names))
+                self._status()
             elif parts == ["clip"]:
                 self._clip(query)
             else:
@@ -152,6 +153,13 @@ class Handler(BaseHTTPRequestHandler):
             self._fail(HTTPStatus.NOT_FOUND, "no such file")
             return
         self._send(200, files[name].read_bytes(), TYPES[files[name].suffix], {"Cache-Control": "no-cache"})
+
+    def _status(self) -> None:
+        status_data = self.footage.settings.status_data
+        if status_data is None:
+            self._fail(HTTPStatus.NOT_FOUND, NO_STATUS)
+            return
+        self._json(page_status(status_data(), time.time()))
 
     def _day(self, query: dict[str, str]) -> None:
         day = parse_date(query.get("date", ""))

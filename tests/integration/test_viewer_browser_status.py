@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from services.crypt.keys import derive_keys
 from services.viewer.codec import file_codec
 from tests.support.browser import Browser, chromium, get
 from tests.support.media import codecs, make_segment
-from tests.support.processes import stop_pid, wait_for, write_env
+from tests.support.processes import run_module, stop_pid, wait_for, write_env
 from tests.support.s3_server import S3Server, free_port
 
 pytestmark = pytest.mark.skipif(chromium() is None, reason="needs Debian's chromium (make system-deps)")
@@ -36,6 +37,8 @@ OFFSETS = (0, 4)
 H264, HEVC, SEALED_HEVC = 1, 3, 4
 PASSWORD, SALT = "viewer-test-password", "viewer-test-salt"
 TOKEN = "a-long-enough-viewer-token"
+CAMERA_PASSWORD = "Door-Camera-Pw-81"   # in the recorder state's URL, as a careless writer would leave it
+BACKLOG_MINUTES = 5                     # STATUS_BACKLOG_MAX_MINUTES: the .env's, not status's default hour
 AUTH = "Basic " + base64.b64encode(f"viewer:{TOKEN}".encode()).decode()
 
 
@@ -85,13 +88,19 @@ def site(tmp_path_factory):
     port = free_port()
     env = write_env(root / ".env", {"DATA_DIR": data, "S3_PREFIX": PREFIX, "SEGMENT_DURATION": 4,
                                     "ENCRYPTION_PASSWORD": PASSWORD, "ENCRYPTION_SALT": SALT,
+                                    "STATUS_BACKLOG_MAX_MINUTES": BACKLOG_MINUTES,
                                     "VIEWER_PORT": port, "VIEWER_TOKEN": TOKEN, **server.env(BUCKET)})
+    # `status` as run on the recorder's side of the same host: its cameras' URLs, the same thresholds.
+    status_env = write_env(root / "status.env", {"DATA_DIR": data, "STATUS_BACKLOG_MAX_MINUTES": BACKLOG_MINUTES,
+                                                 "CAMERA_1_URL": "rtsp://127.0.0.1:9/door",
+                                                 "CAMERA_3_URL": "rtsp://127.0.0.1:9/yard"})
     log_path = root / "web.log"
     log = open(log_path, "w")
     web = subprocess.Popen([sys.executable, "-m", "services", "web", "--env-file", str(env)], stdout=log,
                            stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
     wait_for(lambda: "serving" in log_path.read_text(), 30, "the viewer to listen")
-    yield {"url": f"http://127.0.0.1:{port}/", "data": data, "hevc": hevc, "h264": h264, "log": log_path}
+    yield {"url": f"http://127.0.0.1:{port}/", "data": data, "hevc": hevc, "h264": h264, "log": log_path,
+           "status_env": status_env}
     stop_pid(web)
     log.close()
     server.stop()
@@ -156,20 +165,39 @@ def test_an_h265_camera_is_marked_and_offers_a_download_instead_of_the_player(si
     assert state["segment"] == name(H264, 0) and state["download"] is None
 
 
-def test_the_status_tab_shows_the_state_files_and_needs_the_token(site, browser):
+def keys_of(value: object) -> set[str]:
+    if isinstance(value, dict):
+        return set(value).union(*(keys_of(v) for v in value.values()))
+    return set().union(*(keys_of(v) for v in value)) if isinstance(value, list) else set()
+
+
+def test_the_status_tab_shows_what_status_shows_and_needs_the_token(site, browser):
     write_state(site["data"], {
-        str(H264): {"name": "door", "url": "rtsp://admin:***@10.0.0.5/stream", "state": "recording",
+        str(H264): {"name": "door", "url": f"rtsp://admin:{CAMERA_PASSWORD}@10.0.0.5/stream", "state": "recording",
                     "video_codec": "h264", "fps": "10", "bitrate": "812.4kbits/s", "restarts": 2,
-                    "last_segment_at": utc_iso(datetime.now(timezone.utc) - timedelta(seconds=30))},
+                    "last_segment_at": utc_iso(datetime.now(timezone.utc) - timedelta(seconds=30)),
+                    "camera_clock_offset": 42.0, "handoff_waiting": 2, "handoff_waiting_seconds": 5000.0},
         str(HEVC): {"name": "yard", "url": "rtsp://admin:***@10.0.0.6/stream", "state": "backoff",
                     "reason": "connection refused", "video_codec": "hevc", "restarts": 7}})
+    waiting = next(DataLayout(site["data"]).completed.glob("camera_*.mp4"))
+    os.utime(waiting, (time.time() - 600, time.time() - 600))   # older than BACKLOG_MINUTES
     assert get(site["url"] + "api/status")[0] == 401
+    code, out = run_module("services", "status", "--json", env_file=site["status_env"])
+    assert code == 1, out   # its PROBLEMS: the tab must show the same ones
+    expected = json.loads(out)
     code, body, _ = get(site["url"] + "api/status", {"Authorization": AUTH})
     assert code == 200
-    assert b"rtsp://" not in body and TOKEN.encode() not in body and PASSWORD.encode() not in body
+    for secret in (b"rtsp://", CAMERA_PASSWORD.encode(), TOKEN.encode(), PASSWORD.encode()):
+        assert secret not in body
     data = json.loads(body)
-    assert data["recorder"]["running"] and not data["uploader"]["running"]
-    assert data["backlog"]["files"] == 1 and data["backlog"]["bytes"] == 1000
+    assert "url" not in keys_of(data) and "endpoint" not in keys_of(data)
+    assert data["problems"] == expected["problems"] and data["warnings"] == expected["warnings"]
+    assert f"camera {H264}: 2 closed segment(s) not in completed/ for 5000s" in data["problems"]
+    assert "upload backlog: oldest segment waiting 10m ago" in data["problems"]
+    assert [(s["name"], s["running"]) for s in data["services"]] == [
+        ("video-recorder", expected["recorder_running"]), ("s3-uploader", expected["uploader_running"])]
+    assert [c["id"] for c in data["cameras"]] == list(expected["cameras"]) == [str(H264), str(HEVC)]
+    assert data["backlog"]["files"] == expected["backlog"]["files"] == 1 and data["backlog"]["bytes"] == 1000
     open_page(browser, site["url"] + "?date=2026-01-25")
     assert browser.evaluate("document.getElementById('status').hidden") is True
     browser.evaluate("document.getElementById('tab-status').click()")
@@ -179,10 +207,18 @@ def test_the_status_tab_shows_the_state_files_and_needs_the_token(site, browser)
     assert rows[0][:6] == [str(H264), f"{H264} door", "recording", "H.264", "10", "812.4"]
     assert rows[1][:4] == [str(HEVC), f"{HEVC} yard", "backoff (connection refused)", "H.265"]
     problems = browser.evaluate("[...document.querySelectorAll('#status-problems li')].map(li => li.textContent)")
+    assert problems == expected["problems"]
     assert f"camera {HEVC} is backoff (connection refused)" in problems
     assert "s3-uploader no state file (never started?)" in problems
+    warnings = browser.evaluate("[...document.querySelectorAll('#status-warnings li')].map(li => li.textContent)")
+    assert warnings == expected["warnings"] == [f"camera {H264}: camera clock 42 s ahead of the host; "
+                                                "set the camera's NTP server"]
+    assert browser.evaluate("document.getElementById('status-summary').textContent") == \
+        f"{len(problems)} problems, 1 warning"
     assert browser.evaluate("document.querySelector('[data-figure=\"upload backlog\"]').textContent").startswith(
-        "1 files, 1000 B")
+        "1 files, 1000 B, oldest 10 min ago")
+    page = browser.evaluate("document.getElementById('status').textContent")
+    assert CAMERA_PASSWORD not in page and "rtsp://" not in page
     assert browser.evaluate("[document.getElementById('footage').hidden, location.hash]") == [True, "#status"]
     # A reload keeps the tab; the recorder gone (its state file stale) shows as down.
     write_json_atomic(site["data"] / "state" / "recorder.json",

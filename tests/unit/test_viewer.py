@@ -6,6 +6,11 @@ import base64
 import io
 import json
 import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -14,6 +19,7 @@ import pytest
 from services.bucket.catalog import StoredSegment, measure_stored
 from services.bucket.stream import BucketSource, plain_length, plain_range
 from services.commands import web
+from services.commands.status import Thresholds, build_report
 from services.common.config import ConfigError, EnvReader
 from services.common.data_layout import DataLayout
 from services.common.segment_names import SegmentName
@@ -25,8 +31,9 @@ from services.viewer.auth import authorized, bind_problem, is_loopback
 from services.viewer.codec import Codecs, video_sample_entry
 from services.viewer.day import BadDay, day_span, hour_ticks, parse_zone, utc_days
 from services.viewer.footage import Local
-from services.viewer.host_status import host_status
+from services.viewer.host_status import NO_STATUS, page_status
 from services.viewer.ranges import Unsatisfiable, byte_range
+from services.viewer.server import make_server
 from services.viewer.timeline import CameraDay, camera_json
 
 UTC = timezone.utc
@@ -232,29 +239,77 @@ def test_a_segments_codec_is_read_once():
 
 # --- this host's status ------------------------------------------------------------------------
 
-def test_host_status_reads_the_state_files_as_status_does(tmp_path):
-    layout = DataLayout(tmp_path)
-    layout.state.mkdir(parents=True)
-    now = datetime(2026, 1, 25, 12, tzinfo=UTC).timestamp()
+def keys_of(value: object) -> set[str]:
+    """Every key of a JSON value, however deep."""
+    if isinstance(value, dict):
+        return set(value).union(*(keys_of(v) for v in value.values()))
+    return set().union(*(keys_of(v) for v in value)) if isinstance(value, list) else set()
+
+
+def write_states(layout: DataLayout, now: float) -> None:
+    """A running recorder (this pid) with a camera password in a URL, a stale uploader naming its endpoint."""
+    layout.state.mkdir(parents=True, exist_ok=True)
     fresh = utc_iso(datetime.fromtimestamp(now - 5, UTC))
     write_json_atomic(layout.state / "recorder.json", {"pid": os.getpid(), "updated_at": fresh, "cameras": {
-        "1": {"name": "door", "url": "rtsp://admin:***@cam/1", "state": "recording", "video_codec": "hevc"},
+        "1": {"name": "door", "url": "rtsp://admin:Door-Secret-9@cam/1", "state": "recording", "video_codec": "hevc",
+              "camera_clock_offset": 42.0, "handoff_waiting": 2, "handoff_waiting_seconds": 5000.0},
         "2": {"name": "yard", "url": "rtsp://admin:***@cam/2", "state": "backoff", "reason": "timeout"}}})
     write_json_atomic(layout.state / "uploader.json", {"pid": os.getpid(), "updated_at": utc_iso(
         datetime.fromtimestamp(now - 300, UTC)), "endpoint": "https://s3.example", "last_error": {
-        "message": "failed rtsp://u:secret@x/y", "at": fresh}})
-    status = host_status(layout, {1: "door", 5: "garage"}, now)
-    assert status["recorder"]["running"] and not status["uploader"]["running"]
-    assert "stale" in status["uploader"]["text"]
-    assert list(status["cameras"]) == ["1", "2", "5"] and status["cameras"]["5"]["state"] == "unknown"
-    assert status["cameras"]["1"]["video_codec"] == "hevc"
-    assert "camera 2 is backoff (timeout)" in status["problems"] and "camera 5 is unknown" in status["problems"]
-    assert any(p.startswith("s3-uploader pid") for p in status["problems"])
-    text = json.dumps(status)
-    assert "rtsp://admin" not in text and "secret" not in text and "s3.example" not in text
+        "message": "failed rtsp://u:Upload-Secret-7@x/y", "at": fresh}})
 
 
-def test_host_status_without_state_files_says_so(tmp_path):
-    status = host_status(DataLayout(tmp_path / "missing"), {}, 1e9)
-    assert status["recorder"] == {"running": False, "text": "no state file (never started?)"}
-    assert status["cameras"] == {} and status["backlog"]["files"] == 0 and status["last_upload"] is None
+def test_the_status_tab_shows_what_status_computes_and_nothing_secret(tmp_path):
+    layout = DataLayout(tmp_path)
+    now = datetime(2026, 1, 25, 12, tzinfo=UTC).timestamp()
+    write_states(layout, now)
+    report = build_report(layout, [1, 2, 5], Thresholds(), now)
+    shown = page_status(json.loads(json.dumps(report.data, default=str)), now)
+    assert shown["problems"] == report.problems and shown["warnings"] == report.warnings
+    assert "camera 2 is backoff (timeout)" in shown["problems"] and "camera 5 is unknown" in shown["problems"]
+    assert any("closed segment(s) not in completed/" in p for p in shown["problems"])   # a stuck hand-off
+    assert shown["warnings"] == ["camera 1: camera clock 42 s ahead of the host; set the camera's NTP server"]
+    assert [(s["name"], s["running"]) for s in shown["services"]] == [("video-recorder", True),
+                                                                        ("s3-uploader", False)]
+    assert "stale" in shown["services"][1]["text"]
+    assert [c["id"] for c in shown["cameras"]] == ["1", "2", "5"] and shown["cameras"][2]["state"] == "unknown"
+    assert shown["cameras"][0]["video_codec"] == "hevc" and shown["cameras"][0]["name"] == "door"
+    assert shown["last_error"] == {"message": "failed rtsp://u:***@x/y", "age": 5.0} and shown["last_upload"] is None
+    text = json.dumps(shown)
+    assert "url" not in keys_of(shown) and "rtsp://admin" not in text
+    assert "Door-Secret-9" not in text and "Upload-Secret-7" not in text and "s3.example" not in text
+
+
+def test_webs_status_reader_takes_the_env_thresholds_and_the_state_files_cameras(tmp_path):
+    layout = DataLayout(tmp_path / "data")
+    write_states(layout, time.time())
+    layout.completed.mkdir(parents=True)
+    waiting = layout.completed / "camera_1_2026-01-25_12-00-00.mp4"
+    waiting.write_bytes(b"\0" * 10)
+    os.utime(waiting, (time.time() - 600, time.time() - 600))
+    env = {"DATA_DIR": str(layout.root), "CAMERA_5_NAME": "garage", "STATUS_BACKLOG_MAX_MINUTES": "5"}
+    data = web.read_settings(EnvReader(dict(env))).viewer.status_data()
+    assert list(data["cameras"]) == ["1", "2", "5"]   # the uploader's .env: named, and the recorder's
+    assert any(p.startswith("upload backlog: oldest segment waiting") for p in data["problems"])
+    data = web.read_settings(EnvReader({**env, "CAMERA_2_URL": "rtsp://cam/2"})).viewer.status_data()
+    assert list(data["cameras"]) == ["2"]   # a .env with camera URLs: those, as `status` reads them
+    data = web.read_settings(EnvReader({**env, "SOURCE_DIRS": str(tmp_path)})).viewer.status_data()
+    assert data["cameras"] == {} and not any(p.startswith("video-recorder") for p in data["problems"])
+
+
+def test_without_the_status_data_the_status_tab_is_not_found(tmp_path):
+    settings = replace(web.read_settings(EnvReader({"DATA_DIR": str(tmp_path)})).viewer, port=0)
+    for status_data, expected in ((None, 404), (lambda: {"problems": ["disk low: 1 GB free"]}, 200)):
+        server = make_server(replace(settings, status_data=status_data))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/api/status"
+            try:
+                code, body = 200, urllib.request.urlopen(url).read()
+            except urllib.error.HTTPError as failed:
+                code, body = failed.code, failed.read()
+        finally:
+            server.shutdown()
+            server.server_close()
+        assert code == expected
+        assert json.loads(body) == ({"error": NO_STATUS} if code == 404 else page_status(status_data(), 0))

@@ -1,5 +1,5 @@
-// The page's second tab: this host's status (/api/status, the `status` command's figures), refreshed
-// every 10 s while the tab is shown. The footage tab is viewer.js's.
+// The page's second tab: this host's status (/api/status: the `status` command's own figures, as
+// host_status.py shapes them), refreshed every 10 s while the tab is shown. The footage tab is viewer.js's.
 "use strict";
 
 (() => {
@@ -30,26 +30,46 @@
     return tr;
   }
 
-  function show(data) {
-    $("status-summary").textContent = data.problems.length
-      ? `${data.problems.length} problem${data.problems.length > 1 ? "s" : ""}` : "OK: nothing to report";
-    $("status-summary").dataset.problems = data.problems.length;
-    const problems = $("status-problems");
-    problems.replaceChildren(...data.problems.map((text) => {
+  const plural = (count, word) => `${count} ${word}${count > 1 ? "s" : ""}`;
+
+  // The problems' list is the page's; the warnings' is made once, under it (status lists them apart).
+  function list(id, texts) {
+    let element = $(id);
+    if (!element) {
+      element = document.createElement("ul");
+      element.id = id;
+      element.className = "muted";
+      $("status-problems").after(element);
+    }
+    element.replaceChildren(...texts.map((text) => {
       const item = document.createElement("li");
       item.textContent = text;
       return item;
     }));
-    problems.hidden = !data.problems.length;
-    $("status-services").tBodies[0].replaceChildren(
-      row(["video-recorder", data.recorder.text], !data.recorder.running),
-      row(["s3-uploader", data.uploader.text], !data.uploader.running));
-    $("status-cameras").tBodies[0].replaceChildren(...Object.entries(data.cameras).map(([id, c]) => {
+    element.hidden = !texts.length;
+  }
+
+  function show(data) {
+    const counts = [];
+    if (data.problems.length) counts.push(plural(data.problems.length, "problem"));
+    if (data.warnings.length) counts.push(plural(data.warnings.length, "warning"));
+    $("status-summary").textContent = data.problems.length ? counts.join(", ")
+      : ["OK", ...counts].join(", ") + (data.warnings.length ? "" : ": nothing to report");
+    $("status-summary").dataset.problems = data.problems.length;
+    $("status-summary").dataset.warnings = data.warnings.length;
+    list("status-problems", data.problems);
+    list("status-warnings", data.warnings);
+    $("status-services").tBodies[0].replaceChildren(...data.services.map((s) => {
+      const tr = row([s.name, s.text], !s.running);
+      tr.dataset.service = s.name;
+      return tr;
+    }));
+    $("status-cameras").tBodies[0].replaceChildren(...data.cameras.map((c) => {
       const video = ({ h264: "H.264", hevc: "H.265" })[c.video_codec] || c.video_codec;
       const kbits = (c.bitrate || "").replace("kbits/s", "").trim();
-      const tr = row([`${id} ${c.name || ""}`.trim(), c.state + (c.reason ? ` (${c.reason})` : ""), video, c.fps,
+      const tr = row([`${c.id} ${c.name || ""}`.trim(), c.state + (c.reason ? ` (${c.reason})` : ""), video, c.fps,
         kbits, c.restarts, ago(c.last_segment_age)], c.state !== "recording");
-      tr.dataset.camera = id;
+      tr.dataset.camera = c.id;
       tr.dataset.state = c.state;
       return tr;
     }));
