@@ -11,18 +11,19 @@ import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 
 from services.bucket.keys import object_key, stored_key
 from services.bucket.metadata import DURATION as DURATION_METADATA
-from services.common.mp4_fragments import video_duration
+from services.common.data_layout import DataLayout
+from services.common.mp4_fragments import append_stamp, video_duration
 from services.common.segment_names import SegmentName
 from services.crypt.format import encrypt_bytes
 from services.crypt.keys import derive_keys
-from tests.support.browser import Browser, chromium, get
-from tests.support.media import decode_errors, make_segment, video_stream_duration
+from tests.support.browser import Browser, NetworkBrowser, chromium, drag, get
+from tests.support.media import decode_errors, make_segment, probe, video_packets, video_stream_duration
 from tests.support.processes import run_module, stop_pid, wait_for, write_env
 from tests.support.s3_server import S3Server, free_port
 
@@ -77,7 +78,7 @@ def site(tmp_path_factory):
                            stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
     url = f"http://127.0.0.1:{port}/"
     wait_for(lambda: "serving" in (root / "web.log").read_text(), 30, "the viewer to listen")
-    yield {"url": url, "env": env, "root": root, "template": template}
+    yield {"url": url, "env": env, "root": root, "template": template, "client": client}
     stop_pid(web)
     log.close()
     server.stop()
@@ -270,3 +271,115 @@ def test_token_is_asked_for_and_never_logged(site, tmp_path):
             stop_pid(web)
     text = log.read_text()
     assert "password required" in text and TOKEN not in text and PASSWORD not in text
+
+
+# The next day, camera 1: 12:00:00 only on this host (DATA_DIR/videos/uploaded), 12:00:04 only in the
+# bucket, 12:00:08 in both (this host's copy in completed/). This host's copies are 320x240, the
+# bucket's 640x480: the picture's size tells which one the page plays.
+LOCAL_DAY = DAY + timedelta(days=1)
+LOCAL_NOON = LOCAL_DAY + timedelta(hours=12)
+
+
+def local_day_name(offset: int) -> str:
+    return SegmentName(LOCAL_NOON + timedelta(seconds=offset), 1).filename
+
+
+@pytest.fixture(scope="module")
+def local_day(site):
+    layout = DataLayout(site["root"] / "data")
+    small = make_segment(site["root"] / "small.mp4", 4.0, size="320x240")
+    metadata = {"Metadata": {DURATION_METADATA: f"{video_duration(site['template']):.3f}"}}
+    for offset, folder in ((0, layout.uploaded), (8, layout.completed)):
+        folder.mkdir(parents=True, exist_ok=True)
+        copy = folder / local_day_name(offset)
+        copy.write_bytes(small.read_bytes())
+        append_stamp(copy, LOCAL_NOON + timedelta(seconds=offset))   # as the hand-off leaves it
+    for offset in (4, 8):
+        site["client"].upload_file(str(site["template"]), BUCKET,
+                                   object_key(PREFIX, SegmentName(LOCAL_NOON + timedelta(seconds=offset), 1)),
+                                   ExtraArgs=metadata)
+    return LOCAL_DAY
+
+
+def shown_width(browser: Browser) -> int:
+    return browser.evaluate("[...document.querySelectorAll('video')].find(v => !v.hidden).videoWidth")
+
+
+def test_this_hosts_copy_plays_from_the_host_not_the_bucket(site, local_day):
+    chrome = NetworkBrowser(site["url"] + f"?date={local_day:%Y-%m-%d}", environment={**os.environ, "TZ": "UTC"})
+    try:
+        chrome.wait_for("window.viewerState && window.viewerState().loaded")
+        pieces = chrome.evaluate("""[...document.querySelectorAll('.camera[data-camera="1"] .piece')]
+            .map(p => [p.dataset.name, p.classList.contains('local') ? 'local' : 'bucket'])""")
+        assert pieces == [[local_day_name(0), "local"], [local_day_name(4), "bucket"], [local_day_name(8), "bucket"]]
+        # Click camera 1's timeline at 12:00:01: the segment only this host has.
+        x, y = chrome.evaluate(f"""(() => {{
+            const bar = document.querySelector('.camera[data-camera="1"] .bar').getBoundingClientRect();
+            const day = {local_day.timestamp()}, t = {(LOCAL_NOON + timedelta(seconds=1)).timestamp()};
+            return [bar.left + bar.width * (t - day) / 86400, bar.top + bar.height / 2]; }})()""")
+        chrome.click(x, y)
+        state = playing(chrome, f"s.segment === '{local_day_name(0)}' && !s.paused && s.currentTime > 0.5")
+        assert state["src"].endswith(f"/media/1/{local_day_name(0)}") and shown_width(chrome) == 320
+        assert "this host's copy" in chrome.evaluate("document.getElementById('now-playing').textContent")
+        # Playback goes on into the bucket's segment, then into the one stored in both places.
+        playing(chrome, f"s.segment === '{local_day_name(4)}' && s.currentTime > 0.5", timeout=20)
+        assert shown_width(chrome) == 640
+        later = playing(chrome, f"s.segment === '{local_day_name(8)}' && s.currentTime > 0.5", timeout=20)
+        assert shown_width(chrome) == 320
+        assert 8.5 <= later["time"] - LOCAL_NOON.timestamp() < 12
+        # Where the media requests went: the bucket's segment to a presigned URL, the others served by
+        # the viewer from this host's files (no redirect).
+        bucket = chrome.responses(f"/media/1/{local_day_name(4)}")
+        assert bucket and all(status == 302 and "Signature" in location for status, location in bucket), bucket
+        for offset in (0, 8):
+            here = chrome.responses(f"/media/1/{local_day_name(offset)}")
+            assert here and all(status in (200, 206) and location is None for status, location in here), here
+    finally:
+        chrome.close()
+
+
+# Two days on, camera 1 recorded 12:00 - 12:20 in 60-s segments: long enough to drag across (a pixel
+# of a 1280-px timeline is ~70 s of the day).
+DRAG_DAY = DAY + timedelta(days=2)
+DRAG_NOON = DRAG_DAY + timedelta(hours=12)
+
+
+@pytest.fixture(scope="module")
+def drag_day(site):
+    minute = make_segment(site["root"] / "minute.mp4", 60.0)
+    metadata = {"Metadata": {DURATION_METADATA: f"{video_duration(minute):.3f}"}}
+    for index in range(20):
+        site["client"].upload_file(str(minute), BUCKET,
+                                   object_key(PREFIX, SegmentName(DRAG_NOON + timedelta(minutes=index), 1)),
+                                   ExtraArgs=metadata)
+    return DRAG_DAY
+
+
+def test_a_drag_on_the_timeline_downloads_that_range_as_a_clip(site, browser, drag_day, tmp_path):
+    browser.navigate(site["url"] + f"?date={drag_day:%Y-%m-%d}")
+    browser.wait_for("window.viewerState && window.viewerState().loaded && "
+                     "document.querySelectorAll('.camera[data-camera=\"1\"] .piece').length === 20")
+    start, end = (DRAG_NOON + timedelta(minutes=3, seconds=30)), (DRAG_NOON + timedelta(minutes=14, seconds=30))
+    bar = browser.evaluate("""(() => { const b = document.querySelector('.camera[data-camera="1"] .bar')
+        .getBoundingClientRect(); return {left: b.left, width: b.width, y: b.top + b.height / 2}; })()""")
+    x = {t: bar["left"] + bar["width"] * (t - drag_day).total_seconds() / 86400 for t in (start, end)}
+    drag(browser, (x[start], bar["y"]), (x[end], bar["y"]))
+    link = browser.wait_for("!document.getElementById('clip').hidden && document.getElementById('clip-link').href")
+    assert browser.evaluate("document.querySelectorAll('.camera[data-camera=\"1\"] .bar .selection').length") == 1
+    address = urlsplit(link)
+    query = dict(parse_qsl(address.query))
+    assert address.path == "/clip" and query["camera"] == "1"
+    chosen = (int(query["start"]), int(query["end"]))
+    assert abs(chosen[0] - start.timestamp()) <= 1 and abs(chosen[1] - end.timestamp()) <= 1, (chosen, start, end)
+    code, body, headers = get(link)
+    assert code == 200 and "attachment" in headers["Content-Disposition"]
+    clip = tmp_path / "dragged.mp4"
+    clip.write_bytes(body)
+    # Cut without re-encoding (`-copyts`: the frames before the in-point hidden): exactly the range's
+    # frames (10 fps). Its duration is longer by 0.2 s a join (11 here): these test segments' video
+    # starts 0.2 s after their audio, and the concat demuxer places each file after the longer stream.
+    assert decode_errors(clip) == ""
+    video = next(s for s in probe(clip)["streams"] if s["codec_type"] == "video")
+    seconds = chosen[1] - chosen[0]
+    assert abs(len(video_packets(clip)) / 10 - seconds) <= 1, video
+    assert seconds - 1 <= float(video["duration"]) <= seconds + 1 + 11 * 0.2, video

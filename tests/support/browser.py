@@ -128,3 +128,55 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, di
             return response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as error:
         return error.code, error.read(), dict(error.headers)
+
+
+def drag(browser: Browser, start: tuple[float, float], end: tuple[float, float], steps: int = 5) -> None:
+    """Press the left button at `start`, move to `end` in `steps` moves holding it, release it there:
+    the pointerdown, pointermove and pointerup events a person's drag sends."""
+    (x0, y0), (x1, y1) = start, end
+    browser.send("Input.dispatchMouseEvent", type="mousePressed", x=x0, y=y0, button="left", buttons=1, clickCount=1)
+    for step in range(1, steps + 1):
+        x, y = x0 + (x1 - x0) * step / steps, y0 + (y1 - y0) * step / steps
+        browser.send("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y, button="left", buttons=1)
+    browser.send("Input.dispatchMouseEvent", type="mouseReleased", x=x1, y=y1, button="left", buttons=0, clickCount=1)
+
+
+class NetworkBrowser(Browser):
+    """A Browser that also keeps what DevTools' Network domain reports while it waits for its
+    answers (`events`), so that a test can see where the page's requests went: each redirect
+    and each final response, the media element's included."""
+
+    def __init__(self, *args, **kwargs):
+        self.events: list[dict] = []
+        super().__init__(*args, **kwargs)
+        self.send("Network.enable")
+
+    def send(self, method: str, **params) -> dict:
+        ident = next(self._ids)
+        self.socket.send(json.dumps({"id": ident, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv(timeout=60))
+            if message.get("id") == ident:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message.get("result", {})
+            if message.get("method", "").startswith("Network."):
+                self.events.append(message)
+
+    def responses(self, path: str) -> list[tuple[int, str | None]]:
+        """(status, Location) of every response to a URL whose path is `path`, redirects
+        included, in the order they arrived."""
+        from urllib.parse import urlsplit
+        found = []
+        for event in self.events:
+            params = event["params"]
+            if event["method"] == "Network.requestWillBeSent" and "redirectResponse" in params:
+                response = params["redirectResponse"]
+            elif event["method"] == "Network.responseReceived":
+                response = params["response"]
+            else:
+                continue
+            if urlsplit(response["url"]).path == path:
+                headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
+                found.append((response["status"], headers.get("location")))
+        return found
