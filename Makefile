@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-	gstreamer1.0-plugins-ugly gstreamer1.0-libav faketime exfatprogs exfat-fuse fuse3 chromium nodejs
+	gstreamer1.0-plugins-ugly gstreamer1.0-libav faketime exfatprogs exfat-fuse fuse3 \
+	dosfstools fusefat ntfs-3g chromium nodejs
 NODE_DIR := tests/support/node
 PYTEST_ARGS ?=
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from services.common.data_layout import MoveMethod, move_method, move_no_clobber
 
-# File systems whose largest file is 4 GiB - 1 byte.
-SMALL_FILE_LIMIT = {"vfat": 2**32 - 1, "msdos": 2**32 - 1, "fat": 2**32 - 1}
+# File systems whose largest file is 4 GiB - 1 byte: FAT by the kernel's drivers, or through FUSE
+# by fusefat (which /proc/self/mounts names "fuse.fusefat").
+SMALL_FILE_LIMIT = {"vfat": 2**32 - 1, "msdos": 2**32 - 1, "fat": 2**32 - 1, "fuse.fusefat": 2**32 - 1}
 # A generous camera: 20 Mbit/s (4K H.264 main streams are 8-16).
 HIGH_BITRATE_BYTES_PER_SECOND = 20_000_000 // 8
 

@@ -7,8 +7,6 @@ import errno
 import hashlib
 import os
 import shutil
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,8 +17,8 @@ from services.commands.doctor import check_filesystem
 from services.common import data_layout
 from services.common.data_layout import DataLayout, MoveMethod, move_no_clobber
 from services.common.segment_names import parse_name
-from tests.support.loop_disk import run
-from tests.support.processes import Daemon, pids_with_argument, run_module, wait_for, write_env
+from tests.support.loop_disk import mounted, run
+from tests.support.processes import Daemon, run_module, wait_for, write_env
 from tests.support.s3_server import S3Server, list_keys
 
 BUCKET = "exfat"
@@ -41,25 +39,10 @@ def exfat(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("mounting a file system needs root")
     image, mount = tmp_path / "exfat.img", tmp_path / "exfat"
-    mount.mkdir()
     run("truncate", "-s", "64M", str(image))
     run("mkfs.exfat", str(image))
-    # As root exfat-fuse mounts as fuseblk, which wants a block device, so both ways use a loop device.
-    loop = run("losetup", "--find", "--show", str(image))
-    try:
-        run(*(["mount", "-t", "exfat", loop] if kernel_has_exfat() else [fuse, loop]), str(mount))
-        try:
-            yield mount
-        finally:
-            if subprocess.run(["umount", str(mount)], check=False, capture_output=True, timeout=60).returncode:
-                subprocess.run(["umount", "--lazy", str(mount)], check=False, capture_output=True, timeout=60)
-            deadline = time.monotonic() + 5
-            while pids_with_argument(str(mount)) and time.monotonic() < deadline:
-                time.sleep(0.1)  # the FUSE daemon ends by itself once unmounted
-            for pid in pids_with_argument(str(mount)):
-                os.kill(pid, signal.SIGKILL)
-    finally:
-        subprocess.run(["losetup", "--detach", loop], check=False, capture_output=True, timeout=60)
+    with mounted(image, mount, ["mount", "-t", "exfat"] if kernel_has_exfat() else [fuse]):
+        yield mount
 
 
 def test_moves_on_exfat_never_overwrite(exfat, monkeypatch):

@@ -4,12 +4,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import pytest
+
+from tests.support.processes import pids_with_argument
 
 
 def run(*argv: str) -> str:
@@ -34,19 +37,35 @@ def make_ext4(image: Path, size: str = "256M") -> None:
 
 
 @contextlib.contextmanager
-def mounted(image: Path, mount: Path) -> Iterator[str]:
-    """`image` mounted at `mount` through a fresh loop device (yielded); unmounted and detached after."""
+def mounted(image: Path, mount: Path, driver: Sequence[str] = ("mount",)) -> Iterator[str]:
+    """`image` mounted at `mount` through a fresh loop device (yielded); unmounted and detached after.
+
+    `driver` mounts it, given the loop device and the mount point last: `mount` (the kernel's
+    driver), `mount -t <type>`, or a FUSE driver (mount.exfat-fuse, fusefat, ntfs-3g), whose
+    process is waited for after the unmount and killed if it lingers. As root FUSE drivers mount
+    block devices as fuseblk, so every way goes through a loop device."""
     mount.mkdir(exist_ok=True)
     loop = run("losetup", "--find", "--show", str(image))
     try:
-        run("mount", loop, str(mount))
+        run(*driver, loop, str(mount))
         try:
             yield loop
         finally:
             if subprocess.run(["umount", str(mount)], check=False, capture_output=True, timeout=60).returncode:
                 subprocess.run(["umount", "--lazy", str(mount)], check=False, capture_output=True, timeout=60)
+            if driver[0] != "mount":
+                end_fuse_driver(mount)
     finally:
         subprocess.run(["losetup", "--detach", loop], check=False, capture_output=True, timeout=60)
+
+
+def end_fuse_driver(mount: Path) -> None:
+    """A FUSE driver ends by itself once its mount is gone; one that does not is killed."""
+    deadline = time.monotonic() + 5
+    while pids_with_argument(str(mount)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in pids_with_argument(str(mount)):
+        os.kill(pid, signal.SIGKILL)
 
 
 def snapshot(image: Path, copy: Path, quiet: float = 0.2, attempts: int = 50) -> None:

@@ -58,3 +58,14 @@ def test_the_recorder_refuses_to_start_where_a_segment_cannot_fit(tmp_path, monk
     assert ran == [] and "DATA_DIR" in err and "vfat at /media/usb holds files up to 4.0 GB" in err
     assert "lower SEGMENT_DURATION" in err and "Traceback" not in err
     assert filesystem.start_refusal(tmp_path, 600) == ""   # 1.5 GB fits
+
+
+def test_fat32_through_fusefat_has_the_same_file_limit(monkeypatch):
+    """Where the kernel has no vfat driver, fusefat mounts FAT32 and /proc/self/mounts names it
+    fuse.fusefat: the same 4 GiB limit, so hour-long segments are refused there too."""
+    mounts = "/dev/loop3 /media/usb fuse.fusefat rw,nosuid,nodev,relatime,user_id=0,group_id=0 0 0\n"
+    monkeypatch.setattr(filesystem, "mount_of", lambda path: mount_of(path, mounts))
+    refusal = filesystem.start_refusal(Path("/media/usb/data"), 3600)
+    assert refusal.startswith("fuse.fusefat at /media/usb holds files up to 4.0 GB"), refusal
+    assert filesystem.start_refusal(Path("/media/usb/data"), 10) == ""
+    assert filesystem.start_refusal(Path("/srv/data"), 3600) == ""    # not on that mount
