@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import stat
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ from services.commands.status import human_bytes
 from services.common.clock import gather
 from services.common.config import ConfigError, EnvReader, unknown_key_line
 from services.common.data_layout import DataLayout, MoveMethod
-from services.common.filesystem import probe_filesystem, too_small_for
+from services.common.filesystem import known_usage, probe_filesystem, too_small_for
 from services.recorder.camera_clock import describe, warning
 from services.recorder.clock_wait import floor_paths
 from services.recorder.config import CameraConfig, RecorderConfig, read_recorder_config
@@ -99,7 +98,11 @@ def check_cameras(config: RecorderConfig, version: FfmpegVersion) -> list[Check]
 
 
 def check_disk(layout: DataLayout, min_free_bytes: int) -> Check:
-    usage = shutil.disk_usage(layout.existing_root())   # DATA_DIR itself may not exist yet
+    usage = known_usage(layout.existing_root())   # DATA_DIR itself may not exist yet
+    if usage is None:
+        return Check("warn", "disk", f"the file system at {layout.root} reports no size (a FUSE driver such as "
+                     "fusefat): free space is not watched and the disk guard is off",
+                     "use ext4 or exFAT for DATA_DIR, or watch the disk yourself")
     detail = f"{human_bytes(usage.free)} free of {human_bytes(usage.total)} at {layout.root}"
     if usage.free < min_free_bytes:
         return Check("warn", "disk", detail, "free space or lower LOCAL_RETENTION_HOURS")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Iterable
 
 from services.common.config import EnvReader
 from services.common.data_layout import DataLayout
+from services.common.filesystem import known_usage
 from services.common.state_file import pid_alive, read_snapshot, to_jsonable
 from services.recorder.camera_clock import describe, warning
 from services.recorder.report import STATE_FILE as RECORDER_STATE_FILE
@@ -145,9 +145,10 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
     if oldest_age is not None and oldest_age > thresholds.backlog_max_age:
         report.problems.append(f"upload backlog: oldest segment waiting {human_age(oldest_age)}")
 
-    disk = shutil.disk_usage(layout.existing_root())   # DATA_DIR itself may not exist yet
-    report.lines.append(f"disk            {human_bytes(disk.free)} free of {human_bytes(disk.total)}")
-    if disk.free < thresholds.min_free_bytes:
+    disk = known_usage(layout.existing_root())   # DATA_DIR itself may not exist yet
+    report.lines.append(f"disk            {human_bytes(disk.free)} free of {human_bytes(disk.total)}" if disk else
+                        "disk            size unknown (the file system reports none)")
+    if disk and disk.free < thresholds.min_free_bytes:
         report.problems.append(f"disk low: {human_bytes(disk.free)} free")
     kept = backlog(layout.uploaded)
     report.lines.append(f"kept locally    {kept['files']} uploaded files, {human_bytes(kept['bytes'])}")
@@ -156,7 +157,8 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
                        uploader_status=up_text, backlog=queue, backlog_oldest_age=oldest_age, kept=kept,
                        last_upload=to_jsonable(last_success),
                        last_error=to_jsonable(uploader.last_error) if uploader else None,
-                       disk_free=disk.free, disk_total=disk.total, problems=report.problems,
+                       disk_free=disk.free if disk else None, disk_total=disk.total if disk else None,
+                       problems=report.problems,
                        warnings=report.warnings)
     report.lines.append("")
     if report.warnings:

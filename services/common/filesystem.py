@@ -52,6 +52,13 @@ def mount_of(path: Path, mounts: str | None = None) -> tuple[str, str]:
     return best
 
 
+def known_usage(path: Path) -> "shutil._ntuple_diskusage | None":
+    """`shutil.disk_usage`, or None where the file system reports no size at all: fusefat answers
+    0 bytes of 0, which is unknown, not full (the disk guard must not delete on it)."""
+    usage = shutil.disk_usage(path)
+    return usage if usage.total else None
+
+
 def largest_segment(segment_seconds: int) -> int:
     return segment_seconds * HIGH_BITRATE_BYTES_PER_SECOND
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import queue
-import shutil
 import signal
 import sys
 import threading
@@ -23,6 +22,7 @@ from loguru import logger
 
 from services.common.alerts import AlertTracker, WebhookSender
 from services.common.data_layout import DataLayout
+from services.common.filesystem import known_usage
 from services.common.metrics import MetricsServer, Sample
 from services.common.redact import redact
 from services.common.reloading import log_restart_needed, log_unknown_keys, notify_reloaded, reload_with, reread
@@ -278,7 +278,8 @@ class Recorder:
 
     def metrics(self) -> list[Sample]:
         """For the metrics thread: the latest snapshot, which the main thread replaces whole."""
-        return metric_samples(self.latest, shutil.disk_usage(self.layout.root).free)
+        usage = known_usage(self.layout.root)
+        return metric_samples(self.latest, usage.free if usage else None)
 
 
 def main(argv: list[str] | None = None) -> int:

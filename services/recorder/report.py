@@ -109,7 +109,7 @@ def alert_conditions(snapshot: RecorderSnapshot, settings: AlertSettings) -> lis
     return conditions
 
 
-def metric_samples(snapshot: RecorderSnapshot, disk_free: int) -> list[Sample]:
+def metric_samples(snapshot: RecorderSnapshot, disk_free: int | None) -> list[Sample]:
     samples = []
     for camera_id, c in snapshot.cameras.items():
         labels = {"camera": camera_id, "name": c.name}
@@ -123,7 +123,8 @@ def metric_samples(snapshot: RecorderSnapshot, disk_free: int) -> list[Sample]:
             Sample("video_recorder_handoff_waiting_seconds", c.handoff_waiting_seconds,
                    "age of the oldest closed segment not yet in completed/", labels=labels),
         ]
-    samples.append(Sample("video_recorder_disk_free_bytes", disk_free, "free bytes on the DATA_DIR filesystem"))
+    if disk_free is not None:   # None: the file system reports no size
+        samples.append(Sample("video_recorder_disk_free_bytes", disk_free, "free bytes on the DATA_DIR filesystem"))
     if snapshot.fsync:
         samples += [
             Sample("video_recorder_fsync_rounds_total", snapshot.fsync.rounds, "rounds of fsyncs of the open segments",

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -19,20 +18,22 @@ from loguru import logger
 from services.bucket.client import S3Problem
 from services.bucket.metadata import HOST_ID
 from services.common.data_layout import DataLayout, move_no_clobber
+from services.common.filesystem import known_usage
 from services.common.segment_names import parse_name
+from services.uploader.backlog import Backlog
 from services.uploader.config import UploaderConfig
 from services.uploader.job import SegmentJob
 from services.uploader.receipts import orphan_receipts, read_receipt, remove_receipt
-from services.uploader.backlog import Backlog
 from services.uploader.report import Clash, Counters, Deletions
 from services.uploader.retention import LocalFile, disk_guard, expired
 
-FreeBytes = Callable[[Path], int]
+FreeBytes = Callable[[Path], "int | None"]   # None: the file system reports no size
 _CONFLICT_MARK = re.compile(r"\.conflict-[0-9a-f]+(?=\.mp4$)")
 
 
-def disk_free_bytes(path: Path) -> int:
-    return shutil.disk_usage(path).free
+def disk_free_bytes(path: Path) -> int | None:
+    usage = known_usage(path)
+    return usage.free if usage else None
 
 
 class Standing(Enum):
@@ -186,6 +187,9 @@ def sweep(config: UploaderConfig, layout: DataLayout, job: SegmentJob, free_byte
         free = free_bytes(layout.root)
     except OSError as exc:
         logger.error("cannot read free disk space: {}", exc.strerror)
+        return done
+    if free is None:   # no size reported (fusefat): nothing is deleted for space it cannot measure
+        logger.debug("the file system of {} reports no size: the disk guard is off", layout.root)
         return done
     done.disk_free = free
     if free >= config.min_free_bytes:

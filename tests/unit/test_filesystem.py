@@ -69,3 +69,25 @@ def test_fat32_through_fusefat_has_the_same_file_limit(monkeypatch):
     assert refusal.startswith("fuse.fusefat at /media/usb holds files up to 4.0 GB"), refusal
     assert filesystem.start_refusal(Path("/media/usb/data"), 10) == ""
     assert filesystem.start_refusal(Path("/srv/data"), 3600) == ""    # not on that mount
+
+
+def test_a_file_system_without_a_size_is_unknown_not_full(tmp_path, monkeypatch):
+    """fusefat reports 0 bytes of 0: no disk-guard deletion, no "disk low" in `status`, a doctor warning."""
+    from collections import namedtuple
+
+    from services.commands.doctor import check_disk
+    from services.commands.status import Thresholds, build_report
+    from services.uploader.housekeeping import disk_free_bytes
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(filesystem.shutil, "disk_usage", lambda path: usage(0, 0, 0))
+    layout = DataLayout(tmp_path / "data")
+    layout.prepare()
+    assert filesystem.known_usage(layout.root) is None and disk_free_bytes(layout.root) is None
+    report = build_report(layout, [], Thresholds(min_free_bytes=2**31))
+    assert not any("disk low" in p for p in report.problems) and report.data["disk_free"] is None
+    assert "size unknown" in "\n".join(report.lines)
+    check = check_disk(layout, 2**31)
+    assert check.level == "warn" and "reports no size" in check.detail
+    monkeypatch.setattr(filesystem.shutil, "disk_usage", lambda path: usage(10, 10, 0))
+    assert any("disk low" in p for p in build_report(layout, [], Thresholds(min_free_bytes=2**31)).problems)

@@ -386,3 +386,16 @@ def test_an_unreachable_bucket_is_asked_once_per_disk_guard_pass(setup, monkeypa
     monkeypatch.setattr(store, "head", unreachable)
     done = sweep(config, layout, SegmentJob(config, store, layout), lambda root: 0, frozenset())
     assert done.by_disk_guard == 5 and done.unreachable and len(heads) == 1
+
+
+def test_the_disk_guard_deletes_nothing_where_the_size_is_unknown(tmp_path, s3):
+    """A file system that reports no size (fusefat: 0 of 0) is not a full one: even with
+    DELETE_UNUPLOADED_WHEN_FULL, nothing goes for space that cannot be measured."""
+    config = make_config(tmp_path, MIN_FREE_DISK_MB=2, DELETE_UNUPLOADED_WHEN_FULL=True)
+    layout = DataLayout(config.common.data_dir)
+    kept = layout.uploaded / "camera_1_2026-01-01_00-00-00.mp4"
+    kept.write_bytes(b"u" * 1000)
+    waiting = put_segment(layout, data=b"w" * 1000, age_hours=10)
+    store = ObjectStore(make_client(config), BUCKET, transfer_config(config))
+    Uploader(config, store=store, free_bytes=lambda root: None, install_signals=False).housekeeping()
+    assert kept.exists() and waiting.exists()

@@ -79,7 +79,8 @@
       ["last upload", data.last_upload ? `${ago(data.last_upload.age)} (${data.last_upload.file})` : "never"],
       ["last error", data.last_error ? `${data.last_error.message} (${ago(data.last_error.age)})` : "none"],
       ["kept locally", `${data.kept.files} uploaded files, ${size(data.kept.bytes)}`],
-      ["disk", `${size(data.disk.free)} free of ${size(data.disk.total)}`],
+      ["disk", data.disk.total == null ? "size unknown (the file system reports none)"
+        : `${size(data.disk.free)} free of ${size(data.disk.total)}`],
     ];
     $("status-figures").replaceChildren(...figures.flatMap(([name, text]) => {
       const dt = document.createElement("dt"), dd = document.createElement("dd");
