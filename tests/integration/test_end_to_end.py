@@ -13,6 +13,7 @@ from services.common.segment_names import parse_name
 from services.common.spans import Span, measure, segment_spans
 from tests.support.processes import Daemon, wait_for, write_env
 from tests.support.s3_server import S3Server, list_keys
+from tests.support.usb_disk import drain_and_stop
 
 BUCKET = "e2e"
 
@@ -36,9 +37,7 @@ def test_every_recorded_segment_reaches_the_bucket(tmp_path, camera_server):
         uploader = Daemon("services.s3_uploader", env, tmp_path / "uploader2.log").start()
         count = len(uploaded())
         wait_for(lambda: len(uploaded()) >= count + 6, 60, "uploads after the restart")
-        assert recorder.stop() == 0
-        wait_for(lambda: not list(layout.completed.glob("*.mp4")), 60, "the queue to drain")
-        assert uploader.stop() == 0
+        drain_and_stop(recorder, uploader, layout)
     finally:
         recorder.stop()
         uploader.stop()

@@ -3,7 +3,6 @@
 The image is mounted through a loop device with the kernel's exfat driver when it has one,
 else with exfat-fuse (which also refuses rename flags, so moves take the last fallback).
 """
-import errno
 import hashlib
 import os
 import shutil
@@ -15,11 +14,12 @@ import pytest
 from services.bucket.keys import object_key
 from services.commands.doctor import check_filesystem
 from services.common import data_layout
-from services.common.data_layout import DataLayout, MoveMethod, move_no_clobber
+from services.common.data_layout import DataLayout, MoveMethod
 from services.common.segment_names import parse_name
 from tests.support.loop_disk import mounted, run
-from tests.support.processes import Daemon, run_module, wait_for, write_env
+from tests.support.processes import run_module, write_env
 from tests.support.s3_server import S3Server, list_keys
+from tests.support.usb_disk import check_moves_never_overwrite, record_and_upload
 
 BUCKET = "exfat"
 
@@ -47,22 +47,7 @@ def exfat(tmp_path):
 
 def test_moves_on_exfat_never_overwrite(exfat, monkeypatch):
     monkeypatch.setattr(data_layout, "_methods", {})
-    source, into = exfat / "from", exfat / "into"
-    source.mkdir()
-    into.mkdir()
-    for name in ("a.mp4", "b.mp4"):
-        (source / name).write_text(f"new {name}")
-    (into / "b.mp4").write_text("older")
-    with pytest.raises(OSError) as refused:
-        os.link(source / "a.mp4", exfat / "link-test")
-    assert refused.value.errno == errno.EPERM
-
-    move_no_clobber(source / "a.mp4", into / "a.mp4")
-    with pytest.raises(FileExistsError):
-        move_no_clobber(source / "b.mp4", into / "b.mp4")
-
-    assert (into / "a.mp4").read_text() == "new a.mp4" and not (source / "a.mp4").exists()
-    assert (into / "b.mp4").read_text() == "older" and (source / "b.mp4").read_text() == "new b.mp4"
+    into = check_moves_never_overwrite(exfat, links=False)
     expected = MoveMethod.RENAME_NOREPLACE if kernel_has_exfat() else MoveMethod.CHECKED_RENAME
     assert data_layout._methods == {os.stat(into).st_dev: expected}
 
@@ -73,42 +58,14 @@ def test_recorder_and_uploader_on_exfat(tmp_path, exfat, camera_server):
     try:
         server.create_bucket(BUCKET)
         layout = DataLayout(exfat / "data")
-        env = record_and_upload(tmp_path, layout, cameras, server)
+        env, recorder, uploader, files = record_and_upload(
+            tmp_path, layout, cameras, server, BUCKET, 2, lambda uploaded: len(uploaded) >= 8,
+            "eight uploads from the exFAT disk")
+        assert len(files) >= 8
+        assert "moves there use" in recorder.output() and "moves there use" in uploader.output()
         retention(tmp_path, layout, server, env)
     finally:
         server.stop()
-
-
-def record_and_upload(tmp_path, layout, cameras, server) -> Path:
-    env = write_env(tmp_path / ".env", {
-        "DATA_DIR": layout.root, "SEGMENT_DURATION": 2, "STALL_TIMEOUT": 5, "CAMERA_1_URL": cameras.url("a"),
-        "CAMERA_2_URL": cameras.url("b"), "S3_PREFIX": "usb", "RESCAN_INTERVAL": 1,
-        "UPLOAD_RETRY_MAX_SECONDS": 1, "MIN_FREE_DISK_MB": 0, **server.env(BUCKET)})
-    started = time.monotonic()
-    recorder = Daemon("services.video_recorder", env, tmp_path / "recorder.log").start()
-    uploader = Daemon("services.s3_uploader", env, tmp_path / "uploader.log").start()
-    try:
-        wait_for(lambda: len(list(layout.uploaded.glob("*.mp4"))) >= 8, 90, "eight uploads from the exFAT disk")
-        first_uploads = time.monotonic() - started
-        assert recorder.stop() == 0
-        wait_for(lambda: not list(layout.completed.glob("*.mp4")), 60, "the queue to drain")
-        assert uploader.stop() == 0
-    finally:
-        recorder.stop()
-        uploader.stop()
-
-    files = sorted(layout.uploaded.glob("*.mp4"))
-    handed_off = recorder.output().count("segment ready:")
-    objects = list_keys(server.client(), BUCKET, "usb/")
-    print(f"\nexFAT end to end: {handed_off} segments handed off, {len(files)} uploaded and verified; "
-          f"8 uploaded {first_uploads:.1f}s after the start, {time.monotonic() - started:.1f}s in all")
-    assert not list(layout.recordings.rglob("*.mp4")), "segments left behind in recordings/"
-    assert len(objects) == len(files) == handed_off >= 8
-    for path in files:
-        body = server.client().get_object(Bucket=BUCKET, Key=object_key("usb/", parse_name(path.name)))
-        assert hashlib.md5(body["Body"].read()).hexdigest() == hashlib.md5(path.read_bytes()).hexdigest()
-    assert "moves there use" in recorder.output() and "moves there use" in uploader.output()
-    return env
 
 
 def md5(data: bytes) -> str:

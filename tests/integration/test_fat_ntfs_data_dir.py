@@ -8,24 +8,21 @@ checker, so a driver that corrupts the disk fails the test.
 """
 from __future__ import annotations
 
-import errno
-import hashlib
 import os
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from services.bucket.keys import object_key
 from services.commands.doctor import check_filesystem
 from services.common import data_layout
-from services.common.data_layout import DataLayout, MoveMethod, move_method, move_no_clobber
+from services.common.data_layout import DataLayout, MoveMethod, move_method
 from services.common.segment_names import parse_name
 from tests.support.loop_disk import mounted, run
-from tests.support.processes import Daemon, run_module, wait_for, write_env
-from tests.support.s3_server import S3Server, list_keys
+from tests.support.processes import run_module, write_env
+from tests.support.s3_server import S3Server
+from tests.support.usb_disk import check_moves_never_overwrite, record_and_upload
 
 BUCKET = "usb-disks"
 SEGMENT_SECONDS = 10   # what a FAT32 disk must still take
@@ -93,26 +90,7 @@ def fat32(tmp_path):
 def test_moves_never_overwrite(disk, monkeypatch):
     kind, mount = disk
     monkeypatch.setattr(data_layout, "_methods", {})
-    source, into = mount / "from", mount / "into"
-    source.mkdir()
-    into.mkdir()
-    for name in ("a.mp4", "b.mp4"):
-        (source / name).write_text(f"new {name}")
-    (into / "b.mp4").write_text("older")
-    if kind.move is MoveMethod.LINK:
-        os.link(source / "a.mp4", mount / "link-test")
-        os.unlink(mount / "link-test")
-    else:
-        with pytest.raises(OSError) as refused:
-            os.link(source / "a.mp4", mount / "link-test")
-        assert refused.value.errno == errno.EPERM
-
-    move_no_clobber(source / "a.mp4", into / "a.mp4")
-    with pytest.raises(FileExistsError):
-        move_no_clobber(source / "b.mp4", into / "b.mp4")
-
-    assert (into / "a.mp4").read_text() == "new a.mp4" and not (source / "a.mp4").exists()
-    assert (into / "b.mp4").read_text() == "older" and (source / "b.mp4").read_text() == "new b.mp4"
+    into = check_moves_never_overwrite(mount, links=kind.move is MoveMethod.LINK)
     # A method is remembered only where a refusal made the move fall back.
     remembered = {} if kind.move is MoveMethod.LINK else {os.stat(into).st_dev: kind.move}
     assert data_layout._methods == remembered and move_method(into) is kind.move
@@ -157,39 +135,13 @@ def test_recorder_and_uploader(tmp_path, disk, camera_server):
     try:
         server.create_bucket(BUCKET)
         layout = DataLayout(mount / "data")
-        env = write_env(tmp_path / ".env", {
-            "DATA_DIR": layout.root, "SEGMENT_DURATION": SEGMENT_SECONDS, "STALL_TIMEOUT": 5,
-            "CAMERA_1_URL": cameras.url("a"), "CAMERA_2_URL": cameras.url("b"), "S3_PREFIX": "usb",
-            "RESCAN_INTERVAL": 1, "UPLOAD_RETRY_MAX_SECONDS": 1, "MIN_FREE_DISK_MB": 0, **server.env(BUCKET)})
-        started = time.monotonic()
-        recorder = Daemon("services.video_recorder", env, tmp_path / "recorder.log").start()
-        uploader = Daemon("services.s3_uploader", env, tmp_path / "uploader.log").start()
-        try:
-            wait_for(lambda: {parse_name(p.name).camera_id for p in layout.uploaded.glob("*.mp4")} == {1, 2},
-                     60, f"a segment of each camera uploaded from the {kind.name} disk")
-            first_uploads = time.monotonic() - started
-            assert recorder.stop() == 0
-            wait_for(lambda: not list(layout.completed.glob("*.mp4")), 60, "the queue to drain")
-            assert uploader.stop() == 0
-        finally:
-            recorder.stop()
-            uploader.stop()
-
-        files = sorted(layout.uploaded.glob("*.mp4"))
-        handed_off = recorder.output().count("segment ready:")
-        objects = list_keys(server.client(), BUCKET, "usb/")
-        print(f"\n{kind.name} end to end: {handed_off} segments handed off, {len(files)} uploaded and verified; "
-              f"both cameras uploaded {first_uploads:.1f}s after the start, {time.monotonic() - started:.1f}s in all")
-        assert not list(layout.recordings.rglob("*.mp4")), "segments left behind in recordings/"
-        assert len(objects) == len(files) == handed_off >= 2
-        assert {parse_name(p.name).camera_id for p in files} == {1, 2}
-        for path in files:
-            key = object_key("usb/", parse_name(path.name))
-            body = server.client().get_object(Bucket=BUCKET, Key=key)["Body"].read()
-            assert len(body) > 0 and hashlib.md5(body).digest() == hashlib.md5(path.read_bytes()).digest(), key
-        for daemon in (recorder, uploader):
-            assert "Traceback" not in daemon.output(), daemon.output()
-            if kind.move is not MoveMethod.LINK:
+        _, recorder, uploader, files = record_and_upload(
+            tmp_path, layout, cameras, server, BUCKET, SEGMENT_SECONDS,
+            lambda uploaded: {parse_name(p.name).camera_id for p in uploaded} == {1, 2},
+            f"a segment of each camera uploaded from the {kind.name} disk")
+        assert len(files) >= 2 and {parse_name(p.name).camera_id for p in files} == {1, 2}
+        if kind.move is not MoveMethod.LINK:
+            for daemon in (recorder, uploader):
                 assert f"moves there use {kind.move.value}" in daemon.output()
     finally:
         server.stop()

@@ -70,6 +70,10 @@ class Browser:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message.get("result", {})
+            self.event(message)
+
+    def event(self, message: dict) -> None:
+        """A DevTools event that arrived while an answer was awaited: dropped here."""
 
     def evaluate(self, expression: str):
         result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
@@ -151,17 +155,9 @@ class NetworkBrowser(Browser):
         super().__init__(*args, **kwargs)
         self.send("Network.enable")
 
-    def send(self, method: str, **params) -> dict:
-        ident = next(self._ids)
-        self.socket.send(json.dumps({"id": ident, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.socket.recv(timeout=60))
-            if message.get("id") == ident:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-            if message.get("method", "").startswith("Network."):
-                self.events.append(message)
+    def event(self, message: dict) -> None:
+        if message.get("method", "").startswith("Network."):
+            self.events.append(message)
 
     def responses(self, path: str) -> list[tuple[int, str | None]]:
         """(status, Location) of every response to a URL whose path is `path`, redirects
