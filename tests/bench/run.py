@@ -15,7 +15,8 @@ import os
 import sys
 import time
 
-BENCHES = ("recorder", "scale", "replay-source", "upload", "crypt-upload", "safety", "fsync", "backup", "viewer")
+BENCHES = ("recorder", "scale", "replay-source", "upload", "crypt-upload", "safety", "fsync", "backup", "viewer",
+           "stall-inputs")
 
 
 def main() -> int:
@@ -32,13 +33,15 @@ def main() -> int:
         bench_recorder,
         bench_replay_source,
         bench_scale,
+        bench_stall_inputs,
         bench_time_to_safety,
         bench_upload,
         bench_viewer,
     )
     modules = {"recorder": bench_recorder, "scale": bench_scale, "replay-source": bench_replay_source,
                "upload": bench_upload, "crypt-upload": bench_encrypted_upload, "safety": bench_time_to_safety,
-               "fsync": bench_fsync, "backup": bench_backup, "viewer": bench_viewer}
+               "fsync": bench_fsync, "backup": bench_backup, "viewer": bench_viewer,
+               "stall-inputs": bench_stall_inputs}
     codes = {}
     started = time.monotonic()
     for name in args.only:
