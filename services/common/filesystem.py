@@ -72,10 +72,10 @@ def too_small_for(max_file_bytes: int | None, segment_seconds: int, where: str) 
             "or format the disk exFAT or ext4")
 
 
-def start_refusal(folder: Path, segment_seconds: int) -> str:
-    """Why the recorder must not start on this file system ("" if it may), found without writing:
-    FAT's 4 GiB file limit against the longest segment. Nothing is written here, so a full disk,
-    which the uploader can clear, never stops a start (`doctor` tries the rest)."""
+def segment_size_risk(folder: Path, segment_seconds: int) -> str:
+    """Why a segment may not fit on this file system ("" if it will), found without writing:
+    FAT's 4 GiB file limit against a segment of a busy camera. The recorder warns at start;
+    `doctor` fails on it."""
     point, fstype = mount_of(folder)
     return too_small_for(SMALL_FILE_LIMIT.get(fstype), segment_seconds, f"{fstype} at {point}")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import os
 import socket
 
-# READY and STOPPING change what systemd does: worth waiting a moment for. A STATUS or WATCHDOG
-# message is superseded by the next one, so a full queue drops it rather than stalling the daemon
-# (a Unix datagram queue holds 10 messages by default: a receiver that stops reading would
-# otherwise block the main loop on its next send).
-_WAIT_FOR = ("READY=1", "STOPPING=1")
-_WAIT_SECONDS = 1.0
+# A STATUS= text is superseded by the next one, so when the receiver's queue is full it is
+# dropped rather than stalling the daemon (a receiver that stopped reading fills a Unix datagram
+# queue, 10 messages by default, and would block the main loop on its next send). Anything else
+# (READY, STOPPING, RELOADING, WATCHDOG) changes what systemd does, or a missed keep-alive gets
+# the daemon killed: it waits up to 5 s for room.
+_WAIT_SECONDS = 5.0
 
 
 def notify(message: str) -> bool:
@@ -20,7 +20,8 @@ def notify(message: str) -> bool:
         address = "\0" + address[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.settimeout(_WAIT_SECONDS if any(m in message.split("\n") for m in _WAIT_FOR) else 0)
+            only_status = all(line.startswith("STATUS=") for line in message.split("\n"))
+            sock.settimeout(0 if only_status else _WAIT_SECONDS)
             sock.connect(address)
             sock.sendall(message.encode())
         return True

@@ -50,10 +50,11 @@ def _report(error: ConfigError) -> None:
 def run_daemon(service: str, role: str, common: CommonConfig, run: Callable[[], int],
                segment_seconds: int | None = None) -> int:
     """The folders, logging (and a warning per unknown .env key), then the per-DATA_DIR lock of
-    `role`, then `run`; folders that cannot be made, or (given `segment_seconds`, the recorder)
-    a file system whose largest file is smaller than a segment can grow, are a config error (78),
-    a held lock is one line and 75. Only daemons make the folders: commands that only read leave
-    none behind."""
+    `role`, then `run`; folders that cannot be made are a config error (78), a held lock is one
+    line and 75. Given `segment_seconds` (the recorder), a file system whose largest file is
+    smaller than a segment of a busy camera is a warning at start: the real bitrate is not known
+    yet, and refusing would stop a recorder that has run for years with segments well under the
+    limit. Only daemons make the folders: commands that only read leave none behind."""
     from loguru import logger
 
     from services.common.daemon_lock import AlreadyRunning, DaemonLock
@@ -63,10 +64,6 @@ def run_daemon(service: str, role: str, common: CommonConfig, run: Callable[[], 
 
     layout = DataLayout(common.data_dir)
     problem = layout.prepare()
-    if not problem and segment_seconds is not None:
-        from services.common.filesystem import start_refusal
-
-        problem = start_refusal(layout.completed, segment_seconds)
     if problem:
         _report(ConfigError([ConfigIssue(DATA_DIR.name, problem)]))
         return EX_CONFIG
@@ -77,6 +74,12 @@ def run_daemon(service: str, role: str, common: CommonConfig, run: Callable[[], 
         return EX_CONFIG
     for key in common.unknown_keys:
         logger.warning(unknown_key_line(key))
+    if segment_seconds is not None:
+        from services.common.filesystem import segment_size_risk
+
+        risk = segment_size_risk(layout.completed, segment_seconds)
+        if risk:
+            logger.warning("DATA_DIR: {}", risk)
     try:
         with DaemonLock(layout.state / f"{role}.lock"):
             return run()

@@ -44,31 +44,24 @@ def test_a_folder_that_refuses_writes_fails(tmp_path, monkeypatch):
     assert check.level == "fail" and "Input/output error" in check.detail
 
 
-def test_the_recorder_refuses_to_start_where_a_segment_cannot_fit(tmp_path, monkeypatch, capsys):
-    """A FAT32 DATA_DIR with hour-long segments: one line naming DATA_DIR and 78, before any
-    camera starts; 10-min segments start. Nothing is written to find out (a full disk starts)."""
-    from services.common.config import CommonConfig
-    from services.common.startup import run_daemon
-
+def test_a_segment_that_may_not_fit_is_named_without_writing(tmp_path, monkeypatch):
+    """FAT32 with hour-long segments: what the recorder warns about at start (and doctor fails on)."""
     monkeypatch.setattr(filesystem, "mount_of", lambda path: ("/media/usb", "vfat"))
-    common = CommonConfig(data_dir=tmp_path / "data", log_level="INFO", unknown_keys=())
-    ran = []
-    assert run_daemon("video-recorder", "recorder-test", common, lambda: ran.append(1) or 0, segment_seconds=3600) == 78
-    err = capsys.readouterr().err
-    assert ran == [] and "DATA_DIR" in err and "vfat at /media/usb holds files up to 4.0 GB" in err
-    assert "lower SEGMENT_DURATION" in err and "Traceback" not in err
-    assert filesystem.start_refusal(tmp_path, 600) == ""   # 1.5 GB fits
+    risk = filesystem.segment_size_risk(tmp_path, 3600)
+    assert risk.startswith("vfat at /media/usb holds files up to 4.0 GB") and "lower SEGMENT_DURATION" in risk
+    assert filesystem.segment_size_risk(tmp_path, 600) == ""   # 1.5 GB fits
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_fat32_through_fusefat_has_the_same_file_limit(monkeypatch):
     """Where the kernel has no vfat driver, fusefat mounts FAT32 and /proc/self/mounts names it
-    fuse.fusefat: the same 4 GiB limit, so hour-long segments are refused there too."""
+    fuse.fusefat: the same 4 GiB limit, so hour-long segments are warned about there too."""
     mounts = "/dev/loop3 /media/usb fuse.fusefat rw,nosuid,nodev,relatime,user_id=0,group_id=0 0 0\n"
     monkeypatch.setattr(filesystem, "mount_of", lambda path: mount_of(path, mounts))
-    refusal = filesystem.start_refusal(Path("/media/usb/data"), 3600)
+    refusal = filesystem.segment_size_risk(Path("/media/usb/data"), 3600)
     assert refusal.startswith("fuse.fusefat at /media/usb holds files up to 4.0 GB"), refusal
-    assert filesystem.start_refusal(Path("/media/usb/data"), 10) == ""
-    assert filesystem.start_refusal(Path("/srv/data"), 3600) == ""    # not on that mount
+    assert filesystem.segment_size_risk(Path("/media/usb/data"), 10) == ""
+    assert filesystem.segment_size_risk(Path("/srv/data"), 3600) == ""    # not on that mount
 
 
 def test_a_file_system_without_a_size_is_unknown_not_full(tmp_path, monkeypatch):
