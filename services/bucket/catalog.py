@@ -14,6 +14,9 @@ from services.common.segment_names import SegmentName, parse_name
 from services.common.spans import Coverage, Span, measure, segment_spans
 from services.crypt.format import SUFFIX as ENCRYPTED_SUFFIX
 
+# How far before a window a segment may start and still reach into it: twice the longest
+# SEGMENT_DURATION (3600 s), for other recorders' files in source mode, which can run longer.
+LOOK_BACK = timedelta(hours=2)
 _CAMERA_FOLDER = re.compile(r"/camera_(\d+)/$")
 _CONFLICT = re.compile(r"\.conflict-[0-9a-f]+(?=\.mp4$)")
 _ENCRYPTED = re.compile(re.escape(ENCRYPTED_SUFFIX) + "$")
@@ -95,11 +98,11 @@ def list_segments(client: Any, bucket: str, prefix: str, camera_id: int, window:
             day += timedelta(days=1)
     except Exception as exc:  # noqa: BLE001 - reported as one line by the caller
         raise classify(exc, f"listing s3://{bucket}/{prefix}") from None
-    found.sort(key=lambda s: (s.name.start, s.key))
-    # Of those that start before the window only the last can reach into it (a camera's segments
-    # follow one another): the others would each cost a HEAD for nothing.
-    before = [s for s in found if s.name.start < window.start]
-    return before[-1:] + found[len(before):]
+    # Of the day before, only what starts within LOOK_BACK of the window can reach into it: the
+    # rest would each cost a HEAD for nothing. All of those are kept, not just the last, since a
+    # conflict copy or another recorder's longer file can start at the same time or overlap.
+    earliest = window.start - LOOK_BACK
+    return sorted((s for s in found if s.name.start >= earliest), key=lambda s: (s.name.start, s.key))
 
 
 def with_durations(client: Any, bucket: str, segments: list[StoredSegment]) -> list[StoredSegment]:

@@ -40,8 +40,10 @@ def next_boundary(start: datetime, segment_duration: int) -> datetime:
 
 
 def segment_spans(starts: list[tuple[datetime, float | None]], segment_duration: int) -> list[Span]:
-    """Spans from (start, known duration or None), sorted by start."""
-    ordered = sorted(starts)
+    """Spans from (start, known duration or None), sorted by start. The sort is by start alone and
+    stable, so segments that start together keep the caller's order (callers zip the spans back
+    onto their segments), and a known and an unknown duration at one start are never compared."""
+    ordered = sorted(starts, key=lambda item: item[0])
     spans = []
     for index, (start, duration) in enumerate(ordered):
         if duration is not None:
