@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Iterable
 
 from services.common.config import EnvReader
@@ -72,10 +73,16 @@ def service_state(snapshot: RecorderSnapshot | UploaderSnapshot | None, now: flo
 
 
 def backlog(folder: Path) -> dict:
-    files = [p for p in folder.glob("camera_*.mp4") if p.is_file()]
-    stats = [p.stat() for p in files]
+    stats = []
+    for path in folder.glob("camera_*.mp4"):
+        try:   # the uploader moves files out and retention deletes them while this looks
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if S_ISREG(stat.st_mode):
+            stats.append(stat)
     oldest = min((s.st_mtime for s in stats), default=None)
-    return {"files": len(files), "bytes": sum(s.st_size for s in stats), "oldest_mtime": oldest}
+    return {"files": len(stats), "bytes": sum(s.st_size for s in stats), "oldest_mtime": oldest}
 
 
 def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Thresholds,
@@ -150,6 +157,9 @@ def build_report(layout: DataLayout, camera_ids: list[int], thresholds: Threshol
                         "disk            size unknown (the file system reports none)")
     if disk and disk.free < thresholds.min_free_bytes:
         report.problems.append(f"disk low: {human_bytes(disk.free)} free")
+    if disk is None:
+        report.warnings.append("disk size unknown: the file system reports none, so free space is not watched "
+                               "and the uploader's disk guard is off")
     kept = backlog(layout.uploaded)
     report.lines.append(f"kept locally    {kept['files']} uploaded files, {human_bytes(kept['bytes'])}")
 

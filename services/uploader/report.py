@@ -215,6 +215,6 @@ def metric_samples(snapshot: UploaderSnapshot) -> list[Sample]:
                "1 while uploads are blocked by configuration"),
         Sample("s3_uploader_last_upload_latency_seconds", snapshot.last_upload_latency_seconds,
                "segment closed (file mtime) to verified in the bucket, last upload"),
-        Sample("s3_uploader_disk_free_bytes", snapshot.disk.free_bytes or 0, "free bytes on the DATA_DIR filesystem"),
         Sample("s3_uploader_camera_clashes", len(snapshot.clashes), "camera ids another host also writes"),
-    ]
+    ] + ([Sample("s3_uploader_disk_free_bytes", snapshot.disk.free_bytes, "free bytes on the DATA_DIR filesystem")]
+         if snapshot.disk.free_bytes is not None else [])   # None: not read yet, or the file system reports no size

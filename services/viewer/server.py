@@ -146,6 +146,11 @@ class Handler(BaseHTTPRequestHandler):
             self._fail(HTTPStatus.BAD_GATEWAY, redact(str(exc)))
         except (BrokenPipeError, ConnectionResetError):
             pass   # the browser moved on (a seek drops the running request)
+        except FileNotFoundError as exc:   # a local copy moved or deleted (upload, retention) meanwhile
+            self._fail(HTTPStatus.NOT_FOUND, f"gone meanwhile: {Path(exc.filename or '').name}; reload the day")
+        except OSError as exc:
+            self.log_message("%s", redact(str(exc)))
+            self._fail(HTTPStatus.INTERNAL_SERVER_ERROR, exc.strerror or exc.__class__.__name__)
 
     def _static(self, name: str) -> None:
         files = {p.name: p for p in STATIC.iterdir() if p.is_file()}

@@ -80,6 +80,7 @@ def test_a_file_system_without_a_size_is_unknown_not_full(tmp_path, monkeypatch)
     report = build_report(layout, [], Thresholds(min_free_bytes=2**31))
     assert not any("disk low" in p for p in report.problems) and report.data["disk_free"] is None
     assert "size unknown" in "\n".join(report.lines)
+    assert any("disk size unknown" in warning and "disk guard is off" in warning for warning in report.warnings)
     check = check_disk(layout, 2**31)
     assert check.level == "warn" and "reports no size" in check.detail
     monkeypatch.setattr(filesystem.shutil, "disk_usage", lambda path: usage(10, 10, 0))
