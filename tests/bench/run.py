@@ -1,11 +1,12 @@
 """`make bench`: every benchmark in turn; results in data/bench/results/*.json.
 
-    python -m tests.bench.run [--only recorder scale replay-source upload crypt-upload safety fsync backup viewer]
-        [--quick]
+    python -m tests.bench.run [--only recorder scale replay-source upload crypt-upload safety fsync backup viewer
+        viewer-load stall-inputs] [--quick]
 
 BENCH_QUICK=1 (or --quick) runs a short version: 30-s windows, a ~1 GB backlog, fewer
 part-size combinations, one scale step (16 cameras, one round, 2 Mbit/s), the replay source at
-1 and 16 clients, the viewer in one round. Environment knobs for the synthetic cameras:
+1 and 16 clients, the viewer in one round, the viewer under load in one idle and one loaded window
+of 40 s. Environment knobs for the synthetic cameras:
 BENCH_MOUNTS (2, live server), BENCH_FPS (15), BENCH_SIZE (1280x720), BENCH_KBPS (2000).
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import sys
 import time
 
 BENCHES = ("recorder", "scale", "replay-source", "upload", "crypt-upload", "safety", "fsync", "backup", "viewer",
-           "stall-inputs")
+           "viewer-load", "stall-inputs")
 
 
 def main() -> int:
@@ -37,11 +38,12 @@ def main() -> int:
         bench_time_to_safety,
         bench_upload,
         bench_viewer,
+        bench_viewer_load,
     )
     modules = {"recorder": bench_recorder, "scale": bench_scale, "replay-source": bench_replay_source,
                "upload": bench_upload, "crypt-upload": bench_encrypted_upload, "safety": bench_time_to_safety,
                "fsync": bench_fsync, "backup": bench_backup, "viewer": bench_viewer,
-               "stall-inputs": bench_stall_inputs}
+               "viewer-load": bench_viewer_load, "stall-inputs": bench_stall_inputs}
     codes = {}
     started = time.monotonic()
     for name in args.only:
