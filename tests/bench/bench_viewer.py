@@ -11,7 +11,7 @@ viewer process (`python -m services web`), then over HTTP on 127.0.0.1:
     first byte from S3 after following it) and an encrypted one (decrypted as it streams);
   - the viewer's RSS and PSS: after start, after the cold day, after all requests, and after
     the other D-1 days were asked for once each (what each further day in the cache holds).
-Recording and upload are not running: their slowdown with the page open is not measured here.
+Recording and upload are not running here: bench_viewer_load.py measures them with the page open.
 
     python -m tests.bench.bench_viewer [--cameras 4] [--segments 144] [--days 3] [--rounds 3] [--requests 20]
 """
