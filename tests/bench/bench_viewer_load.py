@@ -26,7 +26,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,7 +51,7 @@ from tests.bench.common import (
 )
 from tests.support.media import footage_gaps
 from tests.support.processes import REPO, Daemon, wait_for, write_env
-from tests.support.s3_server import S3Server, free_port
+from tests.support.s3_server import S3Server, accepts, free_port
 
 BUCKET = "bench-viewer-load"
 SEGMENT = 10
@@ -224,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         viewer = _start_web(Daemon("services", env, work / "web.log"))
         base = f"http://127.0.0.1:{port}/"
         wait_for(lambda: all_recording(layout, args.cameras), 90, "cameras recording")
-        wait_for(lambda: _accepts(port), 60, "the viewer to listen")
+        wait_for(lambda: accepts(port), 60, "the viewer to listen")
         poller.start()
         print(f"{args.cameras} cameras, {SEGMENT}-s segments; warm-up {args.warmup:.0f} s, then "
               f"{len(order)} windows of {args.window:.0f} s: {', '.join(order)}", flush=True)
@@ -279,14 +278,6 @@ def _start_web(daemon: Daemon) -> Daemon:
     daemon.proc = subprocess.Popen([sys.executable, "-m", "services", "web", "--env-file", str(daemon.env_file)],
                                    cwd=REPO, env=environment, stdout=daemon._out, stderr=subprocess.STDOUT)
     return daemon
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def _errors(path: Path) -> list[str]:

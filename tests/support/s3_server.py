@@ -68,7 +68,7 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def _accepts(port: int) -> bool:
+def accepts(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
@@ -113,7 +113,7 @@ class S3Server:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self._argv(), stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
-        wait_for(lambda: self.proc.poll() is not None or _accepts(self.port), timeout, f"S3 server on {self.port}")
+        wait_for(lambda: self.proc.poll() is not None or accepts(self.port), timeout, f"S3 server on {self.port}")
         if self.proc.poll() is not None:
             raise RuntimeError(f"S3 server exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
         return self
@@ -122,7 +122,7 @@ class S3Server:
         if self.proc is not None:
             stop_pid(self.proc, timeout=10)
             self.proc = None
-        wait_for(lambda: not _accepts(self.port), 10, f"S3 server on {self.port} to stop")
+        wait_for(lambda: not accepts(self.port), 10, f"S3 server on {self.port} to stop")
 
     def pause(self) -> None:
         """Freeze the server (connections hang instead of failing)."""
