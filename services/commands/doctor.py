@@ -16,7 +16,7 @@ from services.commands.status import human_bytes
 from services.common.clock import gather
 from services.common.config import ConfigError, EnvReader, unknown_key_line
 from services.common.data_layout import DataLayout, MoveMethod
-from services.common.filesystem import known_usage, probe_filesystem, too_small_for
+from services.common.filesystem import SIZE_HINT, known_usage, probe_filesystem, too_small_for
 from services.recorder.camera_clock import describe, warning
 from services.recorder.clock_wait import floor_paths
 from services.recorder.config import CameraConfig, RecorderConfig, read_recorder_config
@@ -121,8 +121,7 @@ def check_filesystem(layout: DataLayout, segment_seconds: int) -> Check:
                      "point DATA_DIR at a writable local disk (ext4, exFAT, FAT32, NTFS, NFS or SMB)")
     too_small = too_small_for(found.max_file_bytes, segment_seconds, where)
     if too_small:
-        text, _, hint = too_small.rpartition(": ")
-        return Check("fail", "file system", text, hint)
+        return Check("fail", "file system", too_small, SIZE_HINT)
     detail = f"{where}: moves by {found.move.value}, fsync works"
     if found.move is MoveMethod.CHECKED_RENAME:
         return Check("warn", "file system", detail + " (no atomic no-replace rename: safe while one recorder and "

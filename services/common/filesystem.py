@@ -63,13 +63,16 @@ def largest_segment(segment_seconds: int) -> int:
     return segment_seconds * HIGH_BITRATE_BYTES_PER_SECOND
 
 
+SIZE_HINT = "lower SEGMENT_DURATION, or format the disk exFAT or ext4"
+
+
 def too_small_for(max_file_bytes: int | None, segment_seconds: int, where: str) -> str:
-    """Why a file system whose largest file is `max_file_bytes` cannot hold a segment ("" if it can)."""
+    """Why a file system whose largest file is `max_file_bytes` cannot hold a segment ("" if it can);
+    SIZE_HINT says what to do about it."""
     if max_file_bytes is None or largest_segment(segment_seconds) <= max_file_bytes:
         return ""
     return (f"{where} holds files up to {max_file_bytes / 1024**3:.1f} GB; a {segment_seconds} s segment of a "
-            f"20 Mbit/s camera is {largest_segment(segment_seconds) / 1024**3:.1f} GB: lower SEGMENT_DURATION, "
-            "or format the disk exFAT or ext4")
+            f"20 Mbit/s camera is {largest_segment(segment_seconds) / 1024**3:.1f} GB")
 
 
 def segment_size_risk(folder: Path, segment_seconds: int) -> str:
@@ -77,7 +80,8 @@ def segment_size_risk(folder: Path, segment_seconds: int) -> str:
     FAT's 4 GiB file limit against a segment of a busy camera. The recorder warns at start;
     `doctor` fails on it."""
     point, fstype = mount_of(folder)
-    return too_small_for(SMALL_FILE_LIMIT.get(fstype), segment_seconds, f"{fstype} at {point}")
+    problem = too_small_for(SMALL_FILE_LIMIT.get(fstype), segment_seconds, f"{fstype} at {point}")
+    return f"{problem}: {SIZE_HINT}" if problem else ""
 
 
 def probe_filesystem(folder: Path) -> FileSystemReport:
