@@ -73,12 +73,15 @@ class RecorderSnapshot:
     config_error: str | None = None        # the last reload's .env was rejected: running on the old settings
     clock_wait: str | None = None          # cameras wait for time synchronisation
 
+    def handoff_stuck(self, camera: CameraReport) -> bool:
+        """Have this camera's closed segments waited longer than they should?"""
+        return camera.handoff_waiting_seconds > handoff_limit(self.segment_duration)
+
     def stuck_handoffs(self) -> list[str]:
         """One line per camera whose closed segments wait longer than they should."""
-        limit = handoff_limit(self.segment_duration)
         return [f"camera {camera_id}: {c.handoff_waiting} closed segment(s) not in completed/ for "
                 f"{c.handoff_waiting_seconds:.0f}s" + (f" ({c.handoff_error})" if c.handoff_error else "")
-                for camera_id, c in self.cameras.items() if c.handoff_waiting_seconds > limit]
+                for camera_id, c in self.cameras.items() if self.handoff_stuck(c)]
 
 
 def status_line(snapshot: RecorderSnapshot) -> str:
@@ -90,19 +93,18 @@ def status_line(snapshot: RecorderSnapshot) -> str:
     if snapshot.config_error:
         text += f"; .env rejected on reload, old settings kept: {snapshot.config_error}"
     stuck = [f"camera {camera_id} for {c.handoff_waiting_seconds:.0f}s" for camera_id, c in snapshot.cameras.items()
-             if c.handoff_waiting_seconds > handoff_limit(snapshot.segment_duration)]
+             if snapshot.handoff_stuck(c)]
     return text + (f"; hand-off stuck: {', '.join(stuck)}" if stuck else "")
 
 
 def alert_conditions(snapshot: RecorderSnapshot, settings: AlertSettings) -> list[tuple[str, bool, str, float]]:
     """(incident key, bad now, message, how long it must last) for the AlertTracker."""
     conditions = []
-    limit = handoff_limit(snapshot.segment_duration)
     for camera_id, c in snapshot.cameras.items():
         conditions.append((f"camera-{camera_id}", not c.recording,
                            f"camera {camera_id} ({c.name}) is not recording: {c.state.value}, {c.reason}",
                            settings.camera_down_after))
-        conditions.append((f"handoff-{camera_id}", c.handoff_waiting_seconds > limit,
+        conditions.append((f"handoff-{camera_id}", snapshot.handoff_stuck(c),
                            f"camera {camera_id} ({c.name}): {c.handoff_waiting} closed segment(s) not handed to "
                            f"the uploader for {c.handoff_waiting_seconds:.0f}s: {c.handoff_error or 'no error yet'}",
                            0.0))

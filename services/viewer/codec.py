@@ -8,7 +8,6 @@ HEAD_BYTES (one crypt block) is enough, and the answer is kept per file name (a 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from services.bucket.stream import BucketSource, plain_length, plain_range
 from services.common.mp4_fragments import child_boxes, find_box
@@ -71,8 +70,3 @@ class Codecs:
         with self._lock:
             self._known[filename] = entry
         return describe(entry)
-
-
-def file_codec(path: Path) -> dict:
-    """A local file's codec (tests and the curious)."""
-    return describe(video_sample_entry(read_head(Local(path), None)))

@@ -122,11 +122,12 @@ class Footage:
         stored = {camera: self._stored(camera, window) for camera in sorted(cameras)}
         settled = whole.end + timedelta(seconds=self.settings.segment_duration + self._policy.settle_seconds)
         ttl = self._policy.past_seconds if settled <= self._now() else self._policy.today_seconds
-        found = _Listed(frozenset(cameras), stored, self._clock() + ttl)
+        now = self._clock()
+        found = _Listed(frozenset(cameras), stored, now + ttl)
         with self._lock:
             self._days[key] = found
             self._days.move_to_end(key)
-            for old in [old for old, listed in self._days.items() if listed.expires <= self._clock()]:
+            for old in [old for old, listed in self._days.items() if listed.expires <= now]:
                 del self._days[old]   # no memory held for a day nobody looks at
             while len(self._days) > self._policy.days:
                 self._days.popitem(last=False)

@@ -21,7 +21,8 @@ from services.common.segment_names import SegmentName
 from services.common.state_file import utc_iso, write_json_atomic
 from services.crypt.format import encrypt_bytes
 from services.crypt.keys import derive_keys
-from services.viewer.codec import file_codec
+from services.viewer.codec import describe, read_head, video_sample_entry
+from services.viewer.footage import Local
 from tests.support.browser import Browser, chromium, get
 from tests.support.media import codecs, make_segment
 from tests.support.processes import run_module, stop_pid, wait_for, write_env
@@ -121,6 +122,8 @@ def open_page(browser: Browser, url: str) -> None:
 
 
 def test_the_codec_is_read_from_the_segments_first_bytes(site):
+    def file_codec(path):
+        return describe(video_sample_entry(read_head(Local(path), None)))
     assert file_codec(site["hevc"]) == {"codec": "hevc", "entry": "hvc1"}
     assert file_codec(site["h264"]) == {"codec": "h264", "entry": "avc1"}
     for camera, expected in ((H264, ("h264", "avc1")), (HEVC, ("hevc", "hvc1")), (SEALED_HEVC, ("hevc", "hvc1"))):
