@@ -33,11 +33,11 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from services.common.data_layout import DataLayout
 from services.common.segment_names import parse_name
 from tests.bench.bench_recorder import all_recording
+from tests.bench.bench_viewer import timed_get
 from tests.bench.common import (
     BenchCameraServer,
     cpu_seconds,
@@ -91,19 +91,6 @@ class Poller(threading.Thread):
         return self.layout.uploaded / name
 
 
-def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict, float]:
-    parts = urlsplit(url)
-    started = time.perf_counter()
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-    try:
-        connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""), headers=headers or {})
-        response = connection.getresponse()
-        body = response.read()
-        return response.status, body, dict(response.getheaders()), time.perf_counter() - started
-    finally:
-        connection.close()
-
-
 class PageLoad:
     """What an open page asks of the viewer, in two threads, until stop()."""
 
@@ -136,7 +123,7 @@ class PageLoad:
             started = time.monotonic()
             today = datetime.now(timezone.utc).date().isoformat()
             try:
-                status, body, _, seconds = get(f"{self.base}api/day?date={today}&in=utc&tz=UTC")
+                status, _, seconds, body, _ = timed_get(f"{self.base}api/day?date={today}&in=utc&tz=UTC")
                 self.day_ms.append(1000 * seconds)
                 self.day_status[str(status)] = self.day_status.get(str(status), 0) + 1
                 if status == 200 and json.loads(body).get("problem"):
@@ -162,11 +149,11 @@ class PageLoad:
             while offset < size and not self.stopping.is_set():
                 wanted = {"Range": f"bytes={offset}-{min(offset + CHUNK, size) - 1}"}
                 try:
-                    status, body, headers, _ = get(url, wanted)
+                    status, _, _, body, headers = timed_get(url, wanted)
                     self.media_requests += 1
                     self._count(status)
                     if status == 302:   # a plain object in the bucket: the presigned URL, with the same range
-                        status, body, _, _ = get(headers["Location"], wanted)
+                        status, _, _, body, _ = timed_get(headers["Location"], wanted)
                         self._count(status)
                 except (OSError, http.client.HTTPException) as exc:
                     self.errors.append(f"media: {exc!r}")
